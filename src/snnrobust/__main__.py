@@ -1,0 +1,3 @@
+from snnrobust.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""Name → factory registries (PyG-resolver style): one decorator line registers a component."""
+
+from __future__ import annotations
+
+from typing import Callable, Generic, TypeVar
+
+from snnrobust.errors import SnnRobustError
+
+T = TypeVar("T")
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+class Registry(Generic[T]):
+    """A named table of factories; unknown names fail with the list of valid choices."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        key = _normalise(name)
+
+        def deco(obj: T) -> T:
+            if key in self._items:
+                raise ValueError(f"{self.kind} {name!r} registered twice")
+            self._items[key] = obj
+            return obj
+
+        return deco
+
+    def get(self, name: str) -> T:
+        key = _normalise(str(name))
+        if key not in self._items:
+            raise SnnRobustError(
+                f"unknown {self.kind} {name!r}; choose one of: {', '.join(sorted(self._items))}"
+            )
+        return self._items[key]
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: str) -> bool:
+        return _normalise(str(name)) in self._items
+
+    def __iter__(self):
+        return iter(sorted(self._items))
