@@ -1,0 +1,48 @@
+# snnrobust — the two commands of the README, plus bench and lint.
+#   make reproduce          default (offline laptop) scale; SCALE=cpu or SCALE=paper for the others
+#   make test               installs if needed, runs the test suite
+#   make bench              SNN vs ANN forward+backward timing (multi-step vs single-step loop)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SCALE ?= default
+CORES ?= 2
+SNAKEMAKE := $(VENV)/bin/snakemake --workflow-profile workflow/profiles/default --configfile config/$(SCALE).yaml --cores $(CORES)
+REPORT := results/report.html
+STAMP := $(VENV)/.installed
+
+.PHONY: install reproduce report test bench lint dry-run clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+install: $(STAMP)
+
+reproduce: $(STAMP)
+	$(SNAKEMAKE)
+	@if [ ! -f $(REPORT) ] || [ -n "$$(find results -type f -newer $(REPORT) -not -path 'results/checkpoints/*' -print -quit)" ]; then \
+		$(SNAKEMAKE) --report $(REPORT) && echo "report: $(REPORT)"; \
+	else echo "report up to date: $(REPORT)"; fi
+
+report: $(STAMP)
+	$(SNAKEMAKE) --report $(REPORT)
+
+dry-run: $(STAMP)
+	$(SNAKEMAKE) -n
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m snnrobust.bench --out results/bench/bench.json
+
+lint: $(STAMP)
+	$(VENV)/bin/snakemake --lint --configfile config/default.yaml
+
+clean:
+	rm -rf results/* data/prepared logs .snakemake
+	@touch results/.gitkeep

@@ -1,0 +1,58 @@
+"""Shared fixtures: repository paths, a CLI runner, and a small trained SNN on digits (built once)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SNNROBUST_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+# A small, fast training spec for the SNN used across tests.
+SMALL_SNN_SPEC = {
+    "model": {"arch": "snn_vgg_tiny", "options": {"T": 4, "width": 1.0}},
+    "method": {"name": "vanilla"},
+    "train": {"epochs": 6, "batch_size": 64, "lr": 0.05, "seed": 0},
+    "labels": {"dataset": "digits", "model": "snn_vgg_tiny", "method": "vanilla", "seed": 0},
+}
+
+
+def run_cli(*args: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m snnrobust`` as the workflow does, capturing output."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "snnrobust", *args],
+        capture_output=True, text=True, cwd=cwd or REPO, env={**os.environ, "OMP_NUM_THREADS": "2"},
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snnrobust {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def digits_npz(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("data") / "digits.npz"
+    run_cli("prepare", "--source", "digits", "--spec", json.dumps({"image_size": 32}), "--out", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_snn(tmp_path_factory, digits_npz) -> Path:
+    """The vanilla tiny SNN trained on digits through the CLI, exactly as the pipeline does."""
+    d = tmp_path_factory.mktemp("snn")
+    run_cli("train", "--data", str(digits_npz), "--spec", json.dumps(SMALL_SNN_SPEC),
+            "--out-model", str(d / "model.pt"), "--out-metrics", str(d / "metrics.csv"),
+            "--out-run", str(d / "run.json"), "--checkpoint", str(d / "ckpt" / "last.pt"), "--no-progress")
+    return d
+
+
+@pytest.fixture
+def toy_model():
+    """A tiny deterministic CNN-free classifier on 3x8x8 inputs (fast attack/analysis unit tests)."""
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 32), torch.nn.Tanh(), torch.nn.Linear(32, 4)).eval()

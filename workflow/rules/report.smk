@@ -1,0 +1,96 @@
+"""Tables and seaborn figures from the tidy results, registered for `snakemake --report`."""
+
+ATTACK_RESULTS = [
+    run_path("results/attacks/{dataset}/{model}/{method}/s{seed}/{attack}_eps{eps}.json", j)
+    for j in ATTACK_JOBS
+]
+GRAD_RESULTS = [
+    run_path("results/analysis/{dataset}/{model}/{method}/s{seed}/grad_norms.json", j) for j in GRAD_RUNS
+]
+TRAIN_METRICS = [run_path(MODEL_DIR + "/metrics.csv", j) for j in TRAIN_RUNS]
+
+
+def report_spec(kind):
+    rep = config["report"]
+    return json.dumps({
+        "kind": kind,
+        "paper_table": rep.get("paper_table"),
+        "stand_ins": rep.get("stand_ins", {}),
+        "method_map": rep.get("method_map", {}),
+        "attack_map": rep.get("attack_map", {}),
+        "arch_map": {k: v["paper_name"] for k, v in config["models"].items() if "paper_name" in v},
+        "scale": config["scale"],
+    }, sort_keys=True)
+
+
+rule table:
+    input:
+        lambda wc: {"attacks": ATTACK_RESULTS, "grad_norms": GRAD_RESULTS, "training": TRAIN_METRICS}[wc.table],
+    output:
+        csv=report(
+            "results/tables/{table}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": "{table}", "format": "csv"},
+        ),
+        html=report(
+            "results/tables/{table}.html",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"table": "{table}", "format": "html"},
+        ),
+    wildcard_constraints:
+        table="attacks|grad_norms|training",
+    params:
+        spec=lambda wc: report_spec(wc.table),
+    log:
+        "logs/table/{table}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        ENV
+    shell:
+        "python -m snnrobust table --inputs {input} --spec {params.spec:q} --out {output.csv}"
+        " --out-html {output.html} > {log} 2>&1"
+
+
+FIGURE_INPUTS = {
+    "eps_sweep": ATTACK_RESULTS,
+    "attack_bars": ["results/tables/attacks.csv"],
+    "grad_norms": GRAD_RESULTS,
+    "training_curves": TRAIN_METRICS,
+}
+
+
+rule figure:
+    input:
+        lambda wc: FIGURE_INPUTS[wc.figure],
+    output:
+        report(
+            "results/figures/{figure}.png",
+            caption="../report/{figure}.rst",
+            category="Figures",
+            labels={"figure": "{figure}"},
+        ),
+    wildcard_constraints:
+        figure="|".join(FIGURE_INPUTS),
+    params:
+        spec=lambda wc: json.dumps({"kind": wc.figure}),
+    log:
+        "logs/figure/{figure}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        ENV
+    shell:
+        "python -m snnrobust figure --inputs {input} --spec {params.spec:q} --out {output} > {log} 2>&1"
+
+
+rule report_inputs:
+    input:
+        expand("results/tables/{table}.{ext}", table=["attacks", "grad_norms", "training"], ext=["csv", "html"]),
+        expand("results/figures/{figure}.png", figure=list(FIGURE_INPUTS)),
