@@ -101,7 +101,10 @@ def train(data_path: str, spec: dict, out_model: str, out_metrics: str, out_run:
         out_model,
     )
     with atomic_path(out_metrics) as tmp:
-        pd.DataFrame(result.metrics, columns=METRIC_COLUMNS).to_csv(tmp, index=False, float_format="%.6g")
+        frame = pd.DataFrame(result.metrics, columns=METRIC_COLUMNS)
+        for i, (key, value) in enumerate(spec.get("labels", {}).items()):
+            frame.insert(i, key, value)
+        frame.to_csv(tmp, index=False, float_format="%.6g")
     write_json(out_run, {
         **spec.get("labels", {}),
         "final": result.metrics[-1],

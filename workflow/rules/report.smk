@@ -1,27 +1,5 @@
 """Tables and seaborn figures from the tidy results, registered for `snakemake --report`."""
 
-ATTACK_RESULTS = [
-    run_path("results/attacks/{dataset}/{model}/{method}/s{seed}/{attack}_eps{eps}.json", j)
-    for j in ATTACK_JOBS
-]
-GRAD_RESULTS = [
-    run_path("results/analysis/{dataset}/{model}/{method}/s{seed}/grad_norms.json", j) for j in GRAD_RUNS
-]
-TRAIN_METRICS = [run_path(MODEL_DIR + "/metrics.csv", j) for j in TRAIN_RUNS]
-
-
-def report_spec(kind):
-    rep = config["report"]
-    return json.dumps({
-        "kind": kind,
-        "paper_table": rep.get("paper_table"),
-        "stand_ins": rep.get("stand_ins", {}),
-        "method_map": rep.get("method_map", {}),
-        "attack_map": rep.get("attack_map", {}),
-        "arch_map": {k: v["paper_name"] for k, v in config["models"].items() if "paper_name" in v},
-        "scale": config["scale"],
-    }, sort_keys=True)
-
 
 rule table:
     input:
@@ -54,14 +32,6 @@ rule table:
     shell:
         "python -m snnrobust table --inputs {input} --spec {params.spec:q} --out {output.csv}"
         " --out-html {output.html} > {log} 2>&1"
-
-
-FIGURE_INPUTS = {
-    "eps_sweep": ATTACK_RESULTS,
-    "attack_bars": ["results/tables/attacks.csv"],
-    "grad_norms": GRAD_RESULTS,
-    "training_curves": TRAIN_METRICS,
-}
 
 
 rule figure:

@@ -1,0 +1,112 @@
+"""The Snakemake DAG: lint, dry runs of all three scales, config validation, and rerun scope."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+PROFILE = ["--workflow-profile", "workflow/profiles/default"]
+
+
+def snakemake(*args, cwd=REPO, check=True):
+    proc = subprocess.run([*SNAKEMAKE, *PROFILE, *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "2"})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Parse the 'Job stats' table of a dry run into {rule: count}."""
+    counts = {}
+    m = re.search(r"Job stats:\n(.*?)\n\n", output, re.S)
+    if not m:
+        return counts
+    for line in m.group(1).splitlines()[2:]:
+        parts = line.split()
+        if len(parts) == 2 and parts[0] != "total":
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def copy_workflow(dest: Path) -> Path:
+    for item in ("Snakefile", "workflow", "config", "envs"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / item)
+    return dest
+
+
+def test_lint_is_clean():
+    proc = subprocess.run([*SNAKEMAKE, "--lint"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Lints for rule" not in proc.stdout + proc.stderr, proc.stdout
+
+
+@pytest.mark.parametrize("scale", ["default", "cpu", "paper"])
+def test_dry_run_resolves_without_data(scale, tmp_path):
+    wf = copy_workflow(tmp_path)
+    proc = snakemake("-n", "--configfile", f"config/{scale}.yaml", cwd=wf)
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts.get("train", 0) >= 2 and counts.get("attack", 0) >= 4 and counts.get("prepare_data", 0) >= 1, counts
+    assert counts.get("figure", 0) >= 4 and counts.get("table", 0) == 3
+
+
+def _write_config(wf: Path, mutate) -> Path:
+    cfg = yaml.safe_load((wf / "config/default.yaml").read_text())
+    mutate(cfg)
+    path = wf / "config/test.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.parametrize("mutate,needle", [
+    (lambda c: c.update(epochz=3), "Additional properties are not allowed ('epochz' was unexpected)"),
+    (lambda c: c["evaluation"]["sweeps"][0].update(eps_255=[-1]), "evaluation/sweeps/0/eps_255/0: -1 is less than the minimum of 0"),
+    (lambda c: c["models"]["snn_vgg_tiny"].update(arch="vgg99"), "unknown arch 'vgg99'"),
+    (lambda c: c["methods"].update(magic={"name": "magic"}), "unknown method 'magic'"),
+    (lambda c: c["datasets"]["digits"].update(source="mnist9"), "unknown data source 'mnist9'"),
+    (lambda c: c["training"]["experiments"][0].update(model=["nope"]), "'nope' is not declared under models"),
+])
+def test_bad_config_fails_in_one_line_before_any_job(tmp_path, mutate, needle):
+    wf = copy_workflow(tmp_path)
+    _write_config(wf, mutate)
+    proc = snakemake("--configfile", "config/test.yaml", cwd=wf, check=False)
+    assert proc.returncode != 0
+    lines = [l for l in (proc.stdout + proc.stderr).splitlines() if l.startswith("snnrobust: error:")]
+    assert len(lines) == 1 and needle in lines[0], proc.stdout + proc.stderr
+    assert not (wf / "data").exists() and not (wf / "results").exists()
+
+
+def _tiny(cfg):
+    cfg["training"]["defaults"].update(epochs=1, train_limit=128, eval_limit=64)
+    cfg["training"]["experiments"] = [{"dataset": ["digits"], "model": ["snn_vgg_tiny"], "method": ["vanilla"], "seed": [0]}]
+    cfg["evaluation"].update(n_eval=32)
+    cfg["evaluation"]["sweeps"][0].update(model=["snn_vgg_tiny"], eps_255=[8])
+    cfg["analysis"]["grad_norms"].update(n_eval=32)
+    cfg["analysis"]["grad_norms"]["experiments"][0].update(model=["snn_vgg_tiny"])
+
+
+@pytest.mark.slow
+def test_changing_an_attack_parameter_reruns_only_its_downstream_jobs(tmp_path):
+    wf = copy_workflow(tmp_path)
+    _write_config(wf, _tiny)
+    snakemake("--configfile", "config/test.yaml", cwd=wf)
+    assert (wf / "results/figures/eps_sweep.png").stat().st_size > 0
+    again = snakemake("-n", "--configfile", "config/test.yaml", cwd=wf)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+    _write_config(wf, lambda c: (_tiny(c), c["attacks"]["pgd10"]["options"].update(steps=3)))
+    proc = snakemake("-n", "--configfile", "config/test.yaml", cwd=wf)
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts.get("attack") == 1, counts  # only the PGD job at the one ε
+    assert "train" not in counts and "prepare_data" not in counts and "grad_norms" not in counts, counts
+    assert counts.get("table") == 1  # the attacks table, not grad_norms/training
+    assert set(counts) <= {"attack", "table", "figure", "all"}, counts
