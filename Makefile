@@ -11,6 +11,8 @@ CORES ?= 2
 SNAKEMAKE := $(VENV)/bin/snakemake --workflow-profile workflow/profiles/default --configfile config/$(SCALE).yaml --cores $(CORES)
 REPORT := results/report.html
 STAMP := $(VENV)/.installed
+# Rules call `python -m snnrobust`: the venv comes first on PATH (conda users get their env instead).
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: install reproduce report test bench lint dry-run clean
 

@@ -14,11 +14,13 @@ from conftest import REPO
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 PROFILE = ["--workflow-profile", "workflow/profiles/default"]
+# Rules run `python -m snnrobust`: put this interpreter's bin first on PATH, as the Makefile does.
+ENV = {**os.environ, "OMP_NUM_THREADS": "2", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
 def snakemake(*args, cwd=REPO, check=True):
     proc = subprocess.run([*SNAKEMAKE, *PROFILE, *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "2"})
+                          env=ENV)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc

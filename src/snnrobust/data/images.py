@@ -1,0 +1,114 @@
+"""The shared image pipeline: what a source builds (RawImages) and how it becomes a prepared file's arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from snnrobust.errors import SnnRobustError
+
+
+@dataclass
+class RawImages:
+    """Full train/test splits as a source built them: uint8 (N,C,H,W) pixels and int64 labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    name: str
+    num_classes: int
+    classes: list[str] | None = None
+    source_sha256: dict[str, str] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Fail loudly if a source produced arrays that break the prepared-file contract."""
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if x.dtype != np.uint8 or x.ndim != 4 or len(x) != len(y):
+                raise SnnRobustError(f"{self.name}: bad {split} arrays {x.dtype} {x.shape} / {y.shape}")
+            if len(y) and (y.min() < 0 or y.max() >= self.num_classes):
+                raise SnnRobustError(f"{self.name}: {split} labels outside 0..{self.num_classes - 1}")
+        if self.x_train.shape[1:] != self.x_test.shape[1:]:
+            raise SnnRobustError(f"{self.name}: train and test image shapes differ")
+
+
+@dataclass
+class ImageOptions:
+    """Options every image source accepts: balanced subset sizes, their seed, and a stand-in label."""
+
+    n_train: int | None = None
+    n_test: int | None = None
+    subset_seed: int = 0
+    stand_in_for: str | None = None
+
+
+def balanced_subset(y: np.ndarray, n: int | None, seed: int, what: str) -> np.ndarray:
+    """Indices of a class-balanced subset of size ``n`` (all when None), in a seeded random order.
+
+    Each class gets ``n // k`` examples; the first ``n % k`` classes (label order) get one more.
+    """
+    rng = np.random.default_rng(seed)
+    if n is None:
+        return rng.permutation(len(y))
+    classes = np.unique(y)
+    if not 0 < n <= len(y):
+        raise SnnRobustError(f"{what}={n} must be between 1 and {len(y)}")
+    base, extra = divmod(n, len(classes))
+    picks = []
+    for i, c in enumerate(classes):
+        members = np.flatnonzero(y == c)
+        want = base + (i < extra)
+        if want > len(members):
+            raise SnnRobustError(f"{what}={n}: class {c} has only {len(members)} examples, needs {want}")
+        picks.append(rng.choice(members, want, replace=False))
+    return rng.permutation(np.concatenate(picks))
+
+
+def channel_stats(x: np.ndarray, chunk: int = 512) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 (N,C,H,W) pixels scaled to [0,1], accumulated in float64."""
+    total = np.zeros(x.shape[1])
+    squares = np.zeros(x.shape[1])
+    for start in range(0, len(x), chunk):
+        part = x[start:start + chunk].astype(np.float64) / 255.0
+        total += part.sum(axis=(0, 2, 3))
+        squares += np.square(part).sum(axis=(0, 2, 3))
+    count = max(x.shape[0] * x.shape[2] * x.shape[3], 1)
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+    return [float(v) for v in mean], [float(v) for v in std]
+
+
+def finish_images(raw: RawImages, opts: ImageOptions, source: str,
+                  source_opts: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Subset, compute train statistics and assemble the arrays and meta of a prepared image file."""
+    raw.check()
+    train = balanced_subset(raw.y_train, opts.n_train, opts.subset_seed * 2, "n_train")
+    test = balanced_subset(raw.y_test, opts.n_test, opts.subset_seed * 2 + 1, "n_test")
+    arrays = {
+        "x_train": np.ascontiguousarray(raw.x_train[train]),
+        "y_train": raw.y_train[train].astype(np.int64),
+        "x_test": np.ascontiguousarray(raw.x_test[test]),
+        "y_test": raw.y_test[test].astype(np.int64),
+    }
+    mean, std = channel_stats(arrays["x_train"])
+    meta: dict[str, Any] = {
+        "kind": "image",
+        "source": source,
+        "name": raw.name,
+        "num_classes": int(raw.num_classes),
+        "in_shape": list(arrays["x_train"].shape[1:]),
+        "mean": mean,
+        "std": std,
+        "stand_in_for": opts.stand_in_for,
+        "source_sha256": dict(raw.source_sha256),
+        "n_train": len(train),
+        "n_test": len(test),
+        "subset_seed": opts.subset_seed,
+        "options": source_opts,
+    }
+    if raw.classes is not None:
+        meta["classes"] = list(raw.classes)
+    return arrays, meta

@@ -1,0 +1,81 @@
+"""The registry of data sources and ``prepare_dataset``, the one entry point that turns a source into a file."""
+
+from __future__ import annotations
+
+import tarfile
+import zipfile
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Callable
+
+from snnrobust.data.graphdata import GraphOptions, finish_graph
+from snnrobust.data.images import ImageOptions, finish_images
+from snnrobust.data.options import coerce_options
+from snnrobust.data.store import write_prepared
+from snnrobust.errors import SnnRobustError
+from snnrobust.registry import Registry
+
+
+@dataclass(frozen=True)
+class Source:
+    """A registered source: its builder plus the common options and finishing step of its kind."""
+
+    name: str
+    kind: str
+    build: Callable[..., Any]
+    common: type
+    finish: Callable[..., tuple[dict, dict]]
+
+
+DATASETS: Registry[Source] = Registry("data source")
+
+_KINDS = {"image": (ImageOptions, finish_images), "graph": (GraphOptions, finish_graph)}
+
+# Errors from libraries (I/O, archives, decoders, torchvision) that mean bad input rather than a bug.
+_INPUT_ERRORS = (OSError, RuntimeError, ValueError, EOFError, zipfile.BadZipFile, tarfile.TarError)
+
+
+def _source(kind: str, name: str) -> Callable[[Callable], Callable]:
+    common, finish = _KINDS[kind]
+
+    def deco(build: Callable) -> Callable:
+        DATASETS.register(name)(Source(name, kind, build, common, finish))
+        return build
+
+    return deco
+
+
+def image_source(name: str) -> Callable[[Callable], Callable]:
+    """Register a builder returning ``RawImages``; the image options (n_train, ...) are added for it."""
+    return _source("image", name)
+
+
+def graph_source(name: str) -> Callable[[Callable], Callable]:
+    """Register a builder returning ``RawGraph``."""
+    return _source("graph", name)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+def prepare_dataset(source: str, out: str | Path, **opts: Any) -> None:
+    """Build ``source`` with ``opts`` and write the prepared .npz ``out``; on any failure ``out`` is absent."""
+    out = Path(out)
+    try:
+        src = DATASETS.get(source)
+        where = f"data source {src.name!r}"
+        common_names = {f.name for f in fields(src.common)}
+        common = src.common(**coerce_options(src.common, {k: v for k, v in opts.items() if k in common_names}, where))
+        own_opts = {k: v for k, v in opts.items() if k not in common_names}
+        own = coerce_options(src.build, own_opts, where, also_valid=common_names)
+        try:
+            raw = src.build(**own)
+            arrays, meta = src.finish(raw, common, src.name, own)
+            write_prepared(out, arrays, meta)
+        except _INPUT_ERRORS as exc:
+            raise SnnRobustError(f"preparing {src.name!r} failed: {_one_line(exc)}") from None
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
