@@ -211,7 +211,7 @@ def read_rows(paths: list[str]) -> pd.DataFrame:
 
 
 def table(inputs: list[str], spec: dict, out: str, out_html: str | None) -> None:
-    from snnrobust.report.tables import build_table
+    from snnrobust.report.build import build_table
 
     df = build_table(read_rows(inputs), spec)
     with atomic_path(out) as tmp:
@@ -226,9 +226,11 @@ def table(inputs: list[str], spec: dict, out: str, out_html: str | None) -> None
 def figure(inputs: list[str], spec: dict, out: str) -> None:
     from snnrobust.report.figures import FIGURES
 
+    from snnrobust.report.build import figure_frame
+
     kind = _take(spec, "kind", required=True)
     draw = FIGURES.get(kind)
-    df = read_rows(inputs)
+    df = figure_frame(kind, read_rows(inputs))
     with atomic_path(out) as tmp:
         draw(df, tmp.with_suffix(Path(out).suffix))
         tmp.with_suffix(Path(out).suffix).replace(tmp)

@@ -58,7 +58,16 @@ def build_table(rows: pd.DataFrame, spec: dict) -> pd.DataFrame:
         rep, spec["paper_table"], stand_ins=spec.get("stand_ins", {}), arch_map=arch_map,
         value_maps={"method": spec.get("method_map", {}), "attack": spec.get("attack_map", {})},
     )
-    return joined.rename(columns={"arch": "model", "paper_arch": "paper_model"})
+    return _relevant(joined).rename(columns={"arch": "model", "paper_arch": "paper_model"})
+
+
+def _relevant(joined: pd.DataFrame) -> pd.DataFrame:
+    """Reproduced rows, plus the paper rows of the (dataset, arch, method) settings that were reproduced."""
+    ran = joined["reproduced"].notna()
+    cols = [c for c in ("paper_dataset", "paper_arch", "paper_method") if c in joined]
+    settings = joined.loc[ran, cols].drop_duplicates()
+    paper_only = joined[~ran].merge(settings, on=cols, how="inner")
+    return pd.concat([joined[ran], paper_only], ignore_index=True)
 
 
 def figure_frame(kind: str, rows: pd.DataFrame) -> pd.DataFrame:

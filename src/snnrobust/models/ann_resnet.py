@@ -1,0 +1,20 @@
+"""ANN ResNet-18 (torchvision) with the CIFAR stem: 3×3 stride-1 conv and no max-pool."""
+
+from __future__ import annotations
+
+from torch import nn
+from torchvision.models import resnet18 as tv_resnet18
+
+from snnrobust.models.registry import MODELS
+from snnrobust.models.wrapper import ann_arch
+
+
+@MODELS.register("resnet18")
+@ann_arch
+def resnet18(num_classes, in_shape):
+    """torchvision resnet18 with a CIFAR stem."""
+    net = tv_resnet18(num_classes=num_classes)
+    net.conv1 = nn.Conv2d(in_shape[0], 64, 3, 1, 1, bias=False)
+    nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
+    net.maxpool = nn.Identity()
+    return net

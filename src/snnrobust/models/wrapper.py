@@ -1,0 +1,135 @@
+"""Pixel-in, logits-out wrappers: normalisation and input encoding live inside the model, and an
+SNN starts every forward from a reset state, so no caller can leak membrane state between inputs.
+
+``spiking_arch`` / ``ann_arch`` turn a backbone builder into a registered model factory that takes
+the common options (``mean``/``std``; for SNNs also ``T``, ``encoder``, ``encoder_opts``,
+``surrogate``, ``gamma``, ``detach_reset``, ``neuron``) plus the builder's own keyword options.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable, Sequence
+
+import torch
+from spikingjelly.activation_based import functional
+from torch import nn
+
+from snnrobust.encoding import make_encoder
+from snnrobust.errors import SnnRobustError
+from snnrobust.neuron import NeuronSpec
+from snnrobust.surrogates import make_surrogate
+
+NORM_OPTIONS = {"mean": None, "std": None}
+SNN_OPTIONS = {
+    "T": 4,
+    "encoder": "direct",
+    "encoder_opts": None,
+    "surrogate": "triangle",
+    "gamma": 1.0,
+    "detach_reset": False,
+    "neuron": "lean",
+}
+
+
+class Normalize(nn.Module):
+    """(x − mean)/std per channel over the last three dims ([..., C, H, W]); identity if unset."""
+
+    def __init__(self, mean: Sequence[float] | None, std: Sequence[float] | None, channels: int):
+        super().__init__()
+        if (mean is None) != (std is None):
+            raise SnnRobustError("give both mean and std, or neither")
+        self.active = mean is not None
+        if self.active:
+            mean_t, std_t = (torch.as_tensor(v, dtype=torch.float32).flatten() for v in (mean, std))
+            if mean_t.numel() not in (1, channels) or std_t.numel() not in (1, channels):
+                raise SnnRobustError(f"mean/std need 1 or {channels} values")
+            if (std_t <= 0).any():
+                raise SnnRobustError("std must be > 0")
+            self.register_buffer("mean", mean_t.expand(channels).clone().view(channels, 1, 1))
+            self.register_buffer("std", std_t.expand(channels).clone().view(channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std if self.active else x
+
+
+class ImageClassifier(nn.Module):
+    """ANN: pixels [B, C, H, W] in [0, 1] → normalise → backbone → logits [B, K]."""
+
+    spiking = False
+    T = 1
+
+    def __init__(self, backbone: nn.Module, normalize: nn.Module):
+        super().__init__()
+        self.normalize = normalize
+        self.backbone = backbone
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(self.normalize(x))
+
+
+class SpikingClassifier(nn.Module):
+    """SNN: pixels → encode to [T, B, ...] → normalise each step → multi-step backbone →
+    logits averaged over T; every forward starts from the reset state."""
+
+    spiking = True
+
+    def __init__(self, backbone: nn.Module, encoder: nn.Module, normalize: nn.Module, T: int):
+        super().__init__()
+        self.T = T
+        self.encoder = encoder
+        self.normalize = normalize
+        self.backbone = backbone
+        functional.set_step_mode(self.backbone, "m")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        functional.reset_net(self.backbone)
+        return self.backbone(self.normalize(self.encoder(x))).mean(0)
+
+
+def _own_options(builder: Callable, skip: int) -> dict:
+    """Keyword options (with defaults) of a builder after its first ``skip`` positional params."""
+    params = list(inspect.signature(builder).parameters.values())[skip:]
+    return {p.name: p.default for p in params}
+
+
+def _check_int(name: str, value, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise SnnRobustError(f"option {name} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def ann_arch(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """builder(num_classes, in_shape, **own) → [B, ...] → [B, K] backbone, as a model factory."""
+    own = _own_options(builder, 2)
+
+    def factory(num_classes: int, in_shape: tuple, mean=None, std=None, **opts) -> nn.Module:
+        backbone = builder(num_classes, in_shape, **opts)
+        return ImageClassifier(backbone, Normalize(mean, std, in_shape[0]))
+
+    factory.options = {**NORM_OPTIONS, **own}
+    factory.__doc__ = builder.__doc__
+    return factory
+
+
+def spiking_arch(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """builder(num_classes, in_shape, neuron: NeuronSpec, **own) → multi-step backbone
+    [T, B, ...] → [T, B, K], as a model factory with the common SNN options."""
+    own = _own_options(builder, 3)
+
+    def factory(num_classes: int, in_shape: tuple, **opts) -> nn.Module:
+        o = {**NORM_OPTIONS, **SNN_OPTIONS, **opts}
+        T = _check_int("T", o.pop("T"))
+        encoder = make_encoder(o.pop("encoder"), T, **(o.pop("encoder_opts") or {}))
+        normalize = Normalize(o.pop("mean"), o.pop("std"), in_shape[0])
+        spec = NeuronSpec(
+            o.pop("neuron"),
+            surrogate_function=make_surrogate(o.pop("surrogate"), o.pop("gamma")),
+            detach_reset=bool(o.pop("detach_reset")),
+        )
+        backbone = builder(num_classes, in_shape, spec, **o)
+        return SpikingClassifier(backbone, encoder, normalize, T)
+
+    factory.options = {**NORM_OPTIONS, **SNN_OPTIONS, **own}
+    factory.__doc__ = builder.__doc__
+    return factory

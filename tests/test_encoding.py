@@ -1,0 +1,72 @@
+"""Encoders: direct is exact repeats; phase coding reconstructs the pixel and has an STE gradient."""
+
+import pytest
+import torch
+
+from snnrobust.encoding import ENCODERS, make_encoder
+from snnrobust.errors import SnnRobustError
+
+
+def _bytes_image():
+    torch.manual_seed(0)
+    byte = torch.randint(0, 256, (2, 3, 4, 4)).float()
+    byte[0, 0, 0, :4] = torch.tensor([0.0, 1.0, 128.0, 255.0])
+    return byte, byte / 255.0
+
+
+def test_direct_is_exact_repeats():
+    x = torch.rand(2, 3, 4, 4)
+    y = make_encoder("direct", 5)(x)
+    assert y.shape == (5, 2, 3, 4, 4)
+    for t in range(5):
+        assert torch.equal(y[t], x)
+
+
+@pytest.mark.parametrize("T", [8, 10, 16])
+def test_phase_weighted_cycle_reconstructs_byte(T):
+    """Σ_{t in a full K=8 cycle} ω(t)·s(t) == byte/256 exactly; steps past K repeat bit-planes."""
+    byte, x = _bytes_image()
+    y = make_encoder("phase", T)(x)
+    assert y.shape == (T, 2, 3, 4, 4)
+    assert torch.equal(y[:8].sum(0), byte / 256.0)
+    for t in range(8, T):
+        assert torch.equal(y[t], y[t - 8])
+
+
+def test_phase_unweighted_bits_are_msb_first():
+    byte, x = _bytes_image()
+    bits = make_encoder("phase", 8, weighted=False)(x)
+    assert set(bits.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal((bits * (2.0 ** torch.arange(7, -1, -1)).view(8, 1, 1, 1, 1)).sum(0), byte)
+    assert bits[:, 0, 0, 0, 2].tolist() == [1, 0, 0, 0, 0, 0, 0, 0]  # 128 = MSB only
+
+
+def test_phase_smaller_K_keeps_top_bits():
+    byte, x = _bytes_image()
+    y = make_encoder("phase", 4, K=4)(x)
+    assert torch.equal(y.sum(0), torch.floor(byte / 16) / 16)
+
+
+def test_phase_ste_gradient():
+    _, x = _bytes_image()
+    x.requires_grad_(True)
+    w = torch.randn(10, *x.shape)
+    (g,) = torch.autograd.grad((make_encoder("phase", 10)(x) * w).sum(), x)
+    assert g.shape == x.shape
+    torch.testing.assert_close(g, w.sum(0))  # identity straight-through per step
+
+
+def test_errors():
+    with pytest.raises(SnnRobustError):
+        make_encoder("poissonish", 4)
+    with pytest.raises(SnnRobustError):
+        make_encoder("direct", 0)
+    with pytest.raises(SnnRobustError):
+        make_encoder("phase", 4, K=9)
+    with pytest.raises(SnnRobustError):
+        make_encoder("direct", 4, K=8)
+
+
+@pytest.mark.parametrize("name", ENCODERS.names())
+def test_registry_shapes(name):
+    assert make_encoder(name, 3)(torch.rand(1, 1, 2, 2)).shape == (3, 1, 1, 2, 2)
