@@ -215,7 +215,7 @@ def table(inputs: list[str], spec: dict, out: str, out_html: str | None) -> None
 
     df = build_table(read_rows(inputs), spec)
     with atomic_path(out) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.4g")
+        df.to_csv(tmp, index=False, float_format="%.6g")
     if out_html:
         from snnrobust.report.tables import to_html
 

@@ -90,11 +90,15 @@ def _bars_from_table(table: pd.DataFrame) -> pd.DataFrame:
     both = table[table["paper"].notna() & table["reproduced"].notna()]
     if both.empty:  # no overlap with the paper: show what was reproduced
         both = table[table["reproduced"].notna()].assign(paper=float("nan"))
-    label = both["attack"].astype(str)
+    name = both["paper_attack"] if "paper_attack" in both else both["attack"]
+    label = name.fillna(both["attack"]).astype(str)
     if "steps" in both:
         label = label + both["steps"].map(lambda s: "" if pd.isna(s) or s in (0, 1) else f"-{int(s)}")
     if "eps" in both:
-        label = label + both["eps"].map(lambda e: "" if pd.isna(e) or e == 0 else f" ε={e * 255:g}")
+        label = label + both["eps"].map(lambda e: "" if pd.isna(e) or e == 0 else f" ε={round(e * 255, 2):g}/255")
+    if "stand_in_for" in both:
+        both = both.assign(model=both["model"].astype(str).where(
+            ~both["stand_in"].astype(bool), both["model"].astype(str) + "\n(stand-in)"))
     long = both.assign(attack=label).melt(id_vars=["model", "attack"], value_vars=["paper", "reproduced"],
                                           var_name="source", value_name="value")
     return long.dropna(subset=["value"])
