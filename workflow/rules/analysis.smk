@@ -3,7 +3,7 @@
 
 rule grad_norms:
     input:
-        model=MODEL_DIR + "/model.pt",
+        model="results/models/{dataset}/{model}/{method}/s{seed}/model.pt",
         data="data/prepared/{dataset}.npz",
     output:
         "results/analysis/{dataset}/{model}/{method}/s{seed}/grad_norms.json",

@@ -3,7 +3,7 @@
 
 rule attack:
     input:
-        model=MODEL_DIR + "/model.pt",
+        model="results/models/{dataset}/{model}/{method}/s{seed}/model.pt",
         data="data/prepared/{dataset}.npz",
     output:
         "results/attacks/{dataset}/{model}/{method}/s{seed}/{attack}_eps{eps}.json",

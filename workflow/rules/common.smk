@@ -29,7 +29,6 @@ wildcard_constraints:
     eps=r"[0-9]+(\.[0-9]+)?",
 
 
-MODEL_DIR = "results/models/{dataset}/{model}/{method}/s{seed}"
 RUN_KEYS = ("dataset", "model", "method", "seed")
 
 
@@ -122,7 +121,7 @@ ATTACK_RESULTS = [
 GRAD_RESULTS = [
     run_path("results/analysis/{dataset}/{model}/{method}/s{seed}/grad_norms.json", j) for j in GRAD_RUNS
 ]
-TRAIN_METRICS = [run_path(MODEL_DIR + "/metrics.csv", j) for j in TRAIN_RUNS]
+TRAIN_METRICS = [run_path("results/models/{dataset}/{model}/{method}/s{seed}/metrics.csv", j) for j in TRAIN_RUNS]
 
 FIGURE_INPUTS = {
     "eps_sweep": ATTACK_RESULTS,

@@ -5,9 +5,9 @@ rule train:
     input:
         data="data/prepared/{dataset}.npz",
     output:
-        model=MODEL_DIR + "/model.pt",
-        metrics=MODEL_DIR + "/metrics.csv",
-        run=MODEL_DIR + "/run.json",
+        model="results/models/{dataset}/{model}/{method}/s{seed}/model.pt",
+        metrics="results/models/{dataset}/{model}/{method}/s{seed}/metrics.csv",
+        run="results/models/{dataset}/{model}/{method}/s{seed}/run.json",
     params:
         spec=train_spec,
         checkpoint="results/checkpoints/{dataset}/{model}/{method}/s{seed}/last.pt",
