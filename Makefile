@@ -47,4 +47,3 @@ lint: $(STAMP)
 
 clean:
 	rm -rf results/* data/prepared logs .snakemake
-	@touch results/.gitkeep

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, Generic, TypeVar
+import inspect
+from typing import Any, Callable, Generic, TypeVar
 
 from snnrobust.errors import SnnRobustError
 
@@ -38,6 +39,17 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} {name!r}; choose one of: {', '.join(sorted(self._items))}"
             )
         return self._items[key]
+
+    def create(self, name: str, **opts: Any):
+        """Call the registered factory with ``opts``; an option it does not take is a one-line error."""
+        factory = self.get(name)
+        target = factory.__init__ if inspect.isclass(factory) else factory
+        params = inspect.signature(target).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        unknown = sorted(set(opts) - set(params) - {"self"})
+        if unknown and not takes_any:
+            raise SnnRobustError(f"{self.kind} {name!r} has no option(s) {', '.join(unknown)}")
+        return factory(**opts)
 
     def names(self) -> list[str]:
         return sorted(self._items)

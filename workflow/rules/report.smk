@@ -23,6 +23,8 @@ rule table:
         spec=lambda wc: report_spec(wc.table),
     log:
         "logs/table/{table}.log",
+    benchmark:
+        "results/benchmarks/table/{table}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -50,6 +52,8 @@ rule figure:
         spec=lambda wc: json.dumps({"kind": wc.figure}),
     log:
         "logs/figure/{figure}.log",
+    benchmark:
+        "results/benchmarks/figure/{figure}.tsv"
     threads: 1
     resources:
         mem_mb=2000,

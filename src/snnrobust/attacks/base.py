@@ -7,7 +7,6 @@ normalisation and the surrogate used to cross the spike are the model's business
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,9 +112,4 @@ ATTACKS: Registry[type[Attack]] = Registry("attack")
 
 def make_attack(name: str, **opts: Any) -> Attack:
     """Build a registered attack; an option it does not take is a one-line error."""
-    cls = ATTACKS.get(name)
-    params = inspect.signature(cls.__init__).parameters
-    unknown = sorted(set(opts) - set(params) - {"self"})
-    if unknown:
-        raise SnnRobustError(f"attack {name!r} has no option(s) {', '.join(unknown)}")
-    return cls(**opts)
+    return ATTACKS.create(name, **opts)

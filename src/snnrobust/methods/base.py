@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
 from torch import nn
 
-from snnrobust.errors import SnnRobustError
 from snnrobust.registry import Registry
 
 
@@ -34,9 +32,4 @@ METHODS: Registry[type[Method]] = Registry("training method")
 
 def make_method(name: str, **opts: Any) -> Method:
     """Build a registered method; an option it does not take is a one-line error."""
-    cls = METHODS.get(name)
-    params = inspect.signature(cls.__init__).parameters
-    unknown = sorted(set(opts) - set(params) - {"self"})
-    if unknown:
-        raise SnnRobustError(f"method {name!r} has no option(s) {', '.join(unknown)}")
-    return cls(**opts)
+    return METHODS.create(name, **opts)
