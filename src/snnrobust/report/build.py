@@ -32,7 +32,9 @@ def attack_view(df: pd.DataFrame, spec: dict | None = None) -> pd.DataFrame:
 def grad_view(df: pd.DataFrame, spec: dict | None = None) -> pd.DataFrame:
     """Gradient statistics → (model, metric, value) with the per-sample std and count kept."""
     _need(df, ("model", "statistic", "mean"), "grad_norms")
-    return df.rename(columns={"statistic": "metric", "mean": "value"})
+    out = df.rename(columns={"statistic": "metric", "mean": "value"})
+    first = [c for c in ("dataset", "model", "method", "seed", "metric", "value", "std", "n") if c in out]
+    return out[first + [c for c in out if c not in first]]
 
 
 @VIEWS.register("training")
