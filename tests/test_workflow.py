@@ -76,6 +76,9 @@ def _write_config(wf: Path, mutate) -> Path:
     (lambda c: c["methods"].update(magic={"name": "magic"}), "unknown method 'magic'"),
     (lambda c: c["datasets"]["digits"].update(source="mnist9"), "unknown data source 'mnist9'"),
     (lambda c: c["training"]["experiments"][0].update(model=["nope"]), "'nope' is not declared under models"),
+    (lambda c: c["attacks"]["pgd10"]["options"].update(stepz=3), "config attacks.pgd10.options: 'pgd' takes no option(s) stepz"),
+    (lambda c: c["models"]["snn_vgg_tiny"]["options"].update(TT=3), "'snn_vgg_tiny' takes no option(s) TT"),
+    (lambda c: c["datasets"]["digits"]["options"].update(size=3), "'digits' takes no option(s) size"),
 ])
 def test_bad_config_fails_in_one_line_before_any_job(tmp_path, mutate, needle):
     wf = copy_workflow(tmp_path)

@@ -5,6 +5,7 @@ Used by the Snakefile at parse time, so a bad config fails before any job runs, 
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import jsonschema
@@ -69,6 +70,7 @@ def check_names(config: dict) -> None:
                 raise SnnRobustError(
                     f"config: {owner!r} uses unknown {kind} {name!r}; choose one of: {', '.join(registry.names())}"
                 )
+    check_options(config)
     for where, matrices in _matrices(config):
         for i, matrix in enumerate(matrices):
             for axis, section in AXES.items():
@@ -78,6 +80,34 @@ def check_names(config: dict) -> None:
                             f"config {where}[{i}].{axis}: {name!r} is not declared under {section} "
                             f"(declared: {', '.join(sorted(config[section]))})"
                         )
+
+
+def check_options(config: dict) -> None:
+    """Options given to each declared component are options it takes (fail at parse time, not in a job)."""
+    from dataclasses import fields
+
+    from snnrobust.attacks import ATTACKS
+    from snnrobust.data import DATASETS
+    from snnrobust.methods import METHODS
+    from snnrobust.models import model_options
+
+    def data_options(source: str) -> set[str]:
+        src = DATASETS.get(source)
+        return {f.name for f in fields(src.common)} | set(inspect.signature(src.build).parameters)
+
+    checks = [
+        ("datasets", "source", data_options),
+        ("models", "arch", lambda arch: set(model_options(arch))),
+        ("methods", "name", METHODS.option_names),
+        ("attacks", "name", lambda name: (ATTACKS.option_names(name) or set()) - {"eps"}),
+    ]
+    for section, key, valid in checks:
+        for owner, spec in config[section].items():
+            unknown = sorted(set(spec.get("options", {})) - valid(spec[key]))
+            if unknown:
+                raise SnnRobustError(
+                    f"config {section}.{owner}.options: {spec[key]!r} takes no option(s) {', '.join(unknown)}"
+                )
 
 
 def load_config(path: str | Path, schema_path: str | Path) -> dict:

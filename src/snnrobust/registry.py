@@ -40,16 +40,26 @@ class Registry(Generic[T]):
             )
         return self._items[key]
 
-    def create(self, name: str, **opts: Any):
-        """Call the registered factory with ``opts``; an option it does not take is a one-line error."""
+    def option_names(self, name: str) -> set[str] | None:
+        """Keyword options the registered factory takes (None if it takes any ``**kwargs``)."""
         factory = self.get(name)
         target = factory.__init__ if inspect.isclass(factory) else factory
         params = inspect.signature(target).parameters
-        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        unknown = sorted(set(opts) - set(params) - {"self"})
-        if unknown and not takes_any:
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return None
+        return set(params) - {"self"}
+
+    def check_options(self, name: str, opts: dict) -> None:
+        """One-line error naming the options the factory does not take."""
+        allowed = self.option_names(name)
+        unknown = sorted(set(opts) - allowed) if allowed is not None else []
+        if unknown:
             raise SnnRobustError(f"{self.kind} {name!r} has no option(s) {', '.join(unknown)}")
-        return factory(**opts)
+
+    def create(self, name: str, **opts: Any):
+        """Call the registered factory with ``opts``; an option it does not take is a one-line error."""
+        self.check_options(name, opts)
+        return self.get(name)(**opts)
 
     def names(self) -> list[str]:
         return sorted(self._items)
