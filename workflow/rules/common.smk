@@ -109,7 +109,9 @@ def report_spec(kind):
         "stand_ins": rep.get("stand_ins", {}),
         "method_map": rep.get("method_map", {}),
         "attack_map": rep.get("attack_map", {}),
+        "dataset_names": rep.get("dataset_names", {}),
         "arch_map": {k: v["paper_name"] for k, v in config["models"].items() if "paper_name" in v},
+        "stand_in_models": sorted(k for k, v in config["models"].items() if v.get("stand_in")),
         "scale": config["scale"],
     }, sort_keys=True)
 

@@ -54,13 +54,30 @@ def build_table(rows: pd.DataFrame, spec: dict) -> pd.DataFrame:
         return tidy
     from snnrobust.report.tables import paper_vs_reproduced
 
-    arch_map = spec.get("arch_map", {})
+    stand_ins = spec.get("stand_ins", {})
     rep = tidy.assign(arch=tidy["model"])
     joined = paper_vs_reproduced(
-        rep, spec["paper_table"], stand_ins=spec.get("stand_ins", {}), arch_map=arch_map,
+        rep, spec["paper_table"], stand_ins={**spec.get("dataset_names", {}), **stand_ins},
+        arch_map=spec.get("arch_map", {}),
         value_maps={"method": spec.get("method_map", {}), "attack": spec.get("attack_map", {})},
     )
+    joined = _label_stand_ins(joined, stand_ins, set(spec.get("stand_in_models", [])))
     return _relevant(joined).rename(columns={"arch": "model", "paper_arch": "paper_model"})
+
+
+def _label_stand_ins(joined: pd.DataFrame, stand_ins: dict, stand_in_models: set) -> pd.DataFrame:
+    """Mark rows computed on stand-in data or a stand-in model (not mere renamings like cifar10 → CIFAR-10)."""
+
+    def label(row) -> str:
+        parts = []
+        if row.get("dataset") in stand_ins:
+            parts.append(f"{row['dataset']} → {row['paper_dataset']}")
+        if row.get("arch") in stand_in_models:
+            parts.append(f"{row['arch']} → {row['paper_arch']}")
+        return "; ".join(parts)
+
+    labels = joined.apply(label, axis=1) if len(joined) else pd.Series(dtype=object)
+    return joined.assign(stand_in_for=labels, stand_in=labels.ne(""))
 
 
 def _relevant(joined: pd.DataFrame) -> pd.DataFrame:
