@@ -98,7 +98,10 @@ def grad_spec(wc):
 
 
 def data_spec(wc):
-    return json.dumps(config["datasets"][wc.dataset].get("options", {}), sort_keys=True)
+    """Data options, with {shared_data} / {raw} in strings filled from config `paths`."""
+    opts = config["datasets"][wc.dataset].get("options", {})
+    paths = config["paths"]
+    return json.dumps({k: v.format(**paths) if isinstance(v, str) else v for k, v in opts.items()}, sort_keys=True)
 
 
 def report_spec(kind):
