@@ -110,3 +110,14 @@ def test_train_config_rejects_unknown_options():
 
     with pytest.raises(SnnRobustError, match="unknown training option"):
         train_config_from({"epochz": 3})
+
+
+def test_checkpoint_of_another_spec_is_not_resumed(digits_npz, tmp_path):
+    """Changing the epochs (or any option) must not resume a stale checkpoint of the old spec."""
+    short = {**QUICK, "train": {**QUICK["train"], "epochs": 1}}
+    _train_cli(digits_npz, short, tmp_path / "run")  # leaves a 1-epoch checkpoint behind
+    longer = {**QUICK, "train": {**QUICK["train"], "epochs": 2}}
+    _train_cli(digits_npz, longer, tmp_path / "run")
+    _train_cli(digits_npz, longer, tmp_path / "fresh")
+    assert json.loads((tmp_path / "run/run.json").read_text())["resumed_from_epoch"] == 0
+    assert (tmp_path / "run/metrics.csv").read_bytes() == (tmp_path / "fresh/metrics.csv").read_bytes()

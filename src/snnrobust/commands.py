@@ -12,7 +12,7 @@ import torch
 
 from snnrobust.errors import SnnRobustError
 from snnrobust.io import atomic_path, torch_load, torch_save, write_json
-from snnrobust.provenance import provenance
+from snnrobust.provenance import provenance, spec_hash
 
 
 def _take(spec: dict, key: str, default: Any = None, required: bool = False) -> Any:
@@ -89,7 +89,8 @@ def train(data_path: str, spec: dict, out_model: str, out_metrics: str, out_run:
     model_spec["options"].setdefault("std", data.meta.get("std"))
     model = build_from_spec(model_spec, data.meta)
     Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
-    result = run_training(model, method, data, cfg, checkpoint, progress=progress)
+    fingerprint = spec_hash({k: v for k, v in spec.items() if k != "labels"})
+    result = run_training(model, method, data, cfg, checkpoint, progress=progress, fingerprint=fingerprint)
     torch_save(
         {
             "state_dict": model.state_dict(),

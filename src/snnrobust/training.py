@@ -86,9 +86,10 @@ def evaluate_clean(model: nn.Module, data, cfg: TrainConfig) -> tuple[float, flo
     return loss_sum / max(total, 1), 100.0 * correct / max(total, 1)
 
 
-def _save_checkpoint(path: Path, model, optimizer, epoch: int, metrics: list[dict]) -> None:
+def _save_checkpoint(path: Path, model, optimizer, epoch: int, metrics: list[dict], fingerprint: str) -> None:
     torch_save(
         {
+            "fingerprint": fingerprint,
             "epoch": epoch,
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -107,14 +108,23 @@ def train(
     checkpoint: str | Path,
     progress: bool = True,
     on_epoch_end: Callable[[int], None] | None = None,
+    fingerprint: str = "",
 ) -> TrainResult:
-    """Train ``model`` with ``method`` for ``cfg.epochs``, resuming from ``checkpoint`` if it exists."""
+    """Train ``model`` with ``method`` for ``cfg.epochs``, resuming from ``checkpoint`` if it exists.
+
+    ``fingerprint`` identifies the run (a hash of its full spec): a checkpoint written by a run with
+    another fingerprint (changed epochs, model or method options) is not resumed but started afresh,
+    so a resumed run always equals an uninterrupted run of the same spec.
+    """
     checkpoint = Path(checkpoint)
     optimizer = OPTIMIZERS[cfg.optimizer](list(model.parameters()), cfg)
     result = TrainResult()
     start_epoch = 0
-    if checkpoint.exists():
-        state = torch_load(checkpoint)
+    state = torch_load(checkpoint) if checkpoint.exists() else None
+    if state is not None and state.get("fingerprint", "") != fingerprint:
+        tqdm.write(f"checkpoint {checkpoint} belongs to another run spec; starting afresh")
+        state = None
+    if state is not None:
         try:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -159,7 +169,7 @@ def train(
                 "test_acc": test_acc,
             }
         )
-        _save_checkpoint(checkpoint, model, optimizer, epoch + 1, result.metrics)
+        _save_checkpoint(checkpoint, model, optimizer, epoch + 1, result.metrics, fingerprint)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1)
     result.wall_s = time.perf_counter() - t0
