@@ -53,36 +53,43 @@ def make_surrogate(name: str, gamma: float) -> nn.Module:
 
 
 # Closed-form derivatives g'(x) for the hot path of MultiStepIF, keyed by surrogate type; any other
-# spikingjelly surrogate falls back to autograd through its own spiking function.
-def _d_piecewise_quadratic(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    return (alpha - alpha * alpha * x.abs()).clamp_(min=0.0)
+# spikingjelly surrogate falls back to autograd through its own spiking function. They work in place
+# on a scratch tensor (fewer passes over memory, no allocation): callers pass one they own.
+def _d_piecewise_quadratic_(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    return x.abs_().mul_(-alpha * alpha).add_(alpha).clamp_(min=0.0)  # max(0, α − α²|x|)
 
 
-def _d_sigmoid(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    s = torch.sigmoid(alpha * x)
-    return alpha * s * (1.0 - s)
+def _d_sigmoid_(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    s = x.mul_(alpha).sigmoid_()
+    return s.sub_(s.square()).mul_(alpha)  # α·σ(αx)(1 − σ(αx))
 
 
-def _d_atan(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    return (alpha / 2) / (1.0 + (math.pi / 2 * alpha * x).square())
+def _d_atan_(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    return x.mul_(math.pi / 2 * alpha).square_().add_(1.0).reciprocal_().mul_(alpha / 2)
 
 
 _DERIVATIVES: dict[type, Callable[[torch.Tensor, float], torch.Tensor]] = {
-    surrogate.PiecewiseQuadratic: _d_piecewise_quadratic,
-    surrogate.Sigmoid: _d_sigmoid,
-    surrogate.ATan: _d_atan,
+    surrogate.PiecewiseQuadratic: _d_piecewise_quadratic_,
+    surrogate.Sigmoid: _d_sigmoid_,
+    surrogate.ATan: _d_atan_,
 }
 
 
-def surrogate_derivative(fn: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """g'(x) of surrogate module ``fn`` (no graph): closed form when known, autograd otherwise."""
+def surrogate_derivative_(fn: nn.Module, scratch: torch.Tensor) -> torch.Tensor:
+    """g'(x) of surrogate module ``fn`` at ``scratch`` (no graph), which it may overwrite: closed
+    form in place when known, autograd otherwise."""
     closed = _DERIVATIVES.get(type(fn))
     if closed is not None:
-        return closed(x, fn.alpha)
+        return closed(scratch, fn.alpha)
     with torch.enable_grad():
-        xr = x.detach().requires_grad_(True)
+        xr = scratch.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(fn(xr).sum(), xr)
     return grad
+
+
+def surrogate_derivative(fn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """g'(x) of surrogate module ``fn`` (no graph); ``x`` is left as it is."""
+    return surrogate_derivative_(fn, x.detach().clone())
 
 
 def _holders(model: nn.Module) -> Iterator[nn.Module]:
