@@ -174,9 +174,11 @@ def test_bench_quick_writes_json(tmp_path, monkeypatch):
 
     monkeypatch.setattr(bench, "BATCH", 2)
     monkeypatch.setattr(bench, "WIDTH", 0.25)
+    monkeypatch.setattr(bench, "NEURON_SHAPE", (4, 2, 3, 5, 5))
     out = tmp_path / "bench.json"
     assert bench.main(["--quick", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     for key in ("seconds", "ratio_to_ann_T"):
         assert set(result[key]) == {"lean", "spikingjelly", "single_step_loop", "ann"}
     assert result["config"]["T"] == 4
+    assert set(result["neuron_alone"]["seconds"]) == {"lean", "spikingjelly"}

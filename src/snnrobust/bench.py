@@ -1,7 +1,9 @@
 """Neuron cost benchmark: one fwd+bwd training step (CE on logits, gradients w.r.t. the weights) of
 the 4-conv spiking VGG (``snn_vgg_tiny``, widths 32-64-128-128, T=4, batch 32, 32×32) with
 (a) our lean multi-step IF, (b) spikingjelly's multi-step IFNode, (c) a Python loop over T in
-single-step mode, against (d) the same-shape ANN; ratios are to ANN time × T.
+single-step mode, against (d) the same-shape ANN; ratios are to ANN time × T. A second table times
+the neuron alone (fwd+bwd of one IF layer on the first conv's output shape), which is what decides
+the models' default ``neuron``.
 
 Usage: ``python -m snnrobust.bench [--quick] [--out PATH.json]``. Timings belong here, never in tests.
 """
@@ -21,6 +23,8 @@ from spikingjelly.activation_based import functional
 
 from snnrobust.io import write_json
 from snnrobust.models import build_model
+from snnrobust.neuron import NEURONS
+from snnrobust.surrogates import make_surrogate
 
 T, BATCH, SHAPE, CLASSES, WIDTH = 4, 32, (3, 32, 32), 10, 2.0  # width 2 → convs 32-64-128-128
 
@@ -68,10 +72,42 @@ CASES: dict[str, tuple[str, Callable]] = {
 }
 
 
+NEURON_SHAPE = (T, BATCH, 32, 32, 32)  # [T, B, C, H, W] after the first conv at width 2
+
+
+def _neuron_alone(kind: str):
+    def make(x_seq):
+        node = NEURONS.get(kind)(surrogate_function=make_surrogate("triangle", 1.0), detach_reset=False)
+        grad = torch.full_like(x_seq, 0.3)
+
+        def run() -> None:
+            functional.reset_net(node)
+            xr = x_seq.detach().requires_grad_(True)
+            node(xr).backward(grad)
+
+        return run
+
+    return make
+
+
+NEURON_CASES = {"lean": _neuron_alone("lean"), "spikingjelly": _neuron_alone("spikingjelly")}
+
+
 def _time_once(run: Callable[[], None]) -> float:
     start = time.perf_counter()
     run()
     return time.perf_counter() - start
+
+
+def _round_robin(runs: dict[str, Callable[[], None]], warmup: int, repeats: int) -> dict[str, list[float]]:
+    for run in runs.values():
+        for _ in range(warmup):
+            run()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            times[name].append(_time_once(run))
+    return times
 
 
 def measure(warmup: int, repeats: int, seed: int = 0) -> dict:
@@ -86,12 +122,9 @@ def measure(warmup: int, repeats: int, seed: int = 0) -> dict:
     for name, (_, make) in CASES.items():
         torch.manual_seed(seed)
         runs[name] = make(x, y)
-        for _ in range(warmup):
-            runs[name]()
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            times[name].append(_time_once(run))
+    times = _round_robin(runs, warmup, repeats)
+    x_seq = torch.randn(*NEURON_SHAPE, generator=torch.Generator().manual_seed(seed)) * 0.8 + 0.5
+    neuron_times = _round_robin({n: make(x_seq) for n, make in NEURON_CASES.items()}, warmup, repeats)
     seconds = {name: statistics.median(ts) for name, ts in times.items()}
     base = seconds["ann"] * T
     return {
@@ -100,6 +133,9 @@ def measure(warmup: int, repeats: int, seed: int = 0) -> dict:
         "seconds": seconds,
         "min_seconds": {name: min(ts) for name, ts in times.items()},
         "ratio_to_ann_T": {name: s / base for name, s in seconds.items()},
+        "neuron_alone": {"shape": list(NEURON_SHAPE),
+                         "seconds": {n: statistics.median(ts) for n, ts in neuron_times.items()},
+                         "min_seconds": {n: min(ts) for n, ts in neuron_times.items()}},
         "environment": {"torch": torch.__version__, "python": platform.python_version(),
                         "machine": platform.machine(), "cpus": os.cpu_count(),
                         "loadavg_after": list(os.getloadavg())},
@@ -111,6 +147,11 @@ def table(result: dict) -> str:
     for name, (label, _) in CASES.items():
         ms, low = 1000 * result["seconds"][name], 1000 * result["min_seconds"][name]
         lines.append(f"{label:40s} {ms:10.1f} {low:8.1f} {result['ratio_to_ann_T'][name]:10.2f}")
+    alone = result["neuron_alone"]
+    lines.append(f"\nIF layer alone, fwd+bwd on {tuple(alone['shape'])}:")
+    for name in NEURON_CASES:
+        ms, low = 1000 * alone["seconds"][name], 1000 * alone["min_seconds"][name]
+        lines.append(f"{name:40s} {ms:10.1f} {low:8.1f}")
     return "\n".join(lines)
 
 
