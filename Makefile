@@ -46,4 +46,5 @@ lint: $(STAMP)
 	$(VENV)/bin/snakemake --lint --configfile config/default.yaml
 
 clean:
-	rm -rf results/* data/prepared logs .snakemake
+	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+	rm -rf data/prepared logs .snakemake
