@@ -2,8 +2,8 @@
 the 4-conv spiking VGG (``snn_vgg_tiny``, widths 32-64-128-128, T=4, batch 32, 32×32) with
 (a) our lean multi-step IF, (b) spikingjelly's multi-step IFNode, (c) a Python loop over T in
 single-step mode, against (d) the same-shape ANN; ratios are to ANN time × T. A second table times
-the neuron alone (fwd+bwd of one IF layer on the first conv's output shape), which is what decides
-the models' default ``neuron``.
+the neuron alone (fwd+bwd of one IF layer on the first conv's output shape), so its own cost shows
+apart from the convolutions.
 
 Usage: ``python -m snnrobust.bench [--quick] [--out PATH.json]``. Timings belong here, never in tests.
 """
