@@ -28,8 +28,8 @@ SNN_OPTIONS = {
     "surrogate": "triangle",
     "gamma": 1.0,
     "detach_reset": False,
-    # Our lean neuron (stateless, any surrogate, gradient-checked) measured level with
-    # spikingjelly 2.0's fused IF operator alone and 3–6 % faster per training step (make bench);
+    # Our lean neuron: stateless, any surrogate, gradient-checked; on this CPU it costs about what
+    # spikingjelly 2.0's fused IF operator costs (make bench), so the design's preference decides.
     # "spikingjelly" (neuron.IFNode) stays one option away.
     "neuron": "lean",
 }
