@@ -1,5 +1,6 @@
 # snnrobust — the two commands of the README, plus bench and lint.
-#   make reproduce          default (offline laptop) scale; SCALE=cpu or SCALE=paper for the others
+#   make reproduce          default (offline laptop) scale; SCALE=cpu or SCALE=paper for the others;
+#                           STUDY=sr|sparsity_trail|spiking_pgd builds one paper (default: all)
 #   make test               installs if needed, runs the test suite
 #   make bench              SNN vs ANN forward+backward timing (multi-step vs single-step loop)
 SHELL := /bin/bash
@@ -7,6 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SCALE ?= default
+STUDY ?= all
 CORES ?= 2
 SNAKEMAKE := $(VENV)/bin/snakemake --workflow-profile workflow/profiles/default --configfile config/$(SCALE).yaml --cores $(CORES)
 REPORT := results/report.html
@@ -25,16 +27,16 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 reproduce: $(STAMP)
-	$(SNAKEMAKE)
+	$(SNAKEMAKE) $(STUDY)
 	@if [ ! -f $(REPORT) ] || [ -n "$$(find results -type f -newer $(REPORT) -not -path 'results/checkpoints/*' -print -quit)" ]; then \
-		$(SNAKEMAKE) --report $(REPORT) && echo "report: $(REPORT)"; \
+		$(SNAKEMAKE) $(STUDY) --report $(REPORT) && echo "report: $(REPORT)"; \
 	else echo "report up to date: $(REPORT)"; fi
 
 report: $(STAMP)
-	$(SNAKEMAKE) --report $(REPORT)
+	$(SNAKEMAKE) $(STUDY) --report $(REPORT)
 
 dry-run: $(STAMP)
-	$(SNAKEMAKE) -n
+	$(SNAKEMAKE) -n $(STUDY)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

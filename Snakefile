@@ -1,8 +1,9 @@
-"""snnrobust pipeline: data → train → attacks / analyses → tables and figures → report.
+"""snnrobust pipeline: data → train → attacks / transfers / analyses → per-study tables, figures, pages → report.
 
-Run through the Makefile (`make reproduce`) or directly:
-    snakemake --workflow-profile workflow/profiles/default --configfile config/cpu.yaml
-Without --configfile the default (laptop, offline) scale is used.
+Run through the Makefile (`make reproduce`, `make reproduce STUDY=sr`) or directly:
+    snakemake --workflow-profile workflow/profiles/default --configfile config/cpu.yaml [sr|sparsity_trail|spiking_pgd]
+Without --configfile the default (laptop, offline) scale is used. Each study of the config is a target;
+`all` (the default) builds every study, and a job two studies need is planned once.
 """
 
 from snakemake.utils import min_version
@@ -24,4 +25,16 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        rules.report_inputs.input,
+        [path for study in STUDIES for path in study_targets(study)],
+
+
+for _study in STUDIES:
+
+    rule:
+        name:
+            _study
+        input:
+            study_targets(_study),
+
+
+check_targets({r.name for r in workflow.rules})

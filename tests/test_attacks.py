@@ -1,10 +1,12 @@
 """Attack core: projection, budgets, cost counts, ordering of attack strength, registry errors."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from snnrobust.attacks import ATTACKS, evaluate_attack, make_attack
+from snnrobust.attacks import ATTACKS, LOSSES, check_attack_options, evaluate_attack, make_attack
 from snnrobust.errors import SnnRobustError
 
 
@@ -73,16 +75,98 @@ def test_attack_restores_training_mode(toy_model):
 
 
 @pytest.mark.parametrize("kwargs,msg", [
-    ({"eps": -0.1}, "eps must be >= 0"),
-    ({"eps": 0.1, "steps": 0}, "steps must be >= 1"),
-    ({"eps": 0.1, "bogus": 1}, "no option(s) bogus"),
+    ({"eps": -0.1}, "eps.*>= 0"),
+    ({"eps": 0.1, "steps": 0}, "steps.*>= 1"),
+    ({"eps": 0.1, "bogus": 1}, "bogus"),
+    ({"eps": 0.1, "loss": "hinge"}, "unknown loss 'hinge'; choose one of: ce, dlr, fy_margin"),
+    ({"eps": 0.1, "gradient": {"rule": "rga2"}}, "unknown gradient rule 'rga2'"),
+    ({"eps": 0.1, "gradient": {"rule": "surrogate", "name": "erf"}}, "unknown surrogate 'erf'"),
+    ({"eps": 0.1, "space": "latent"}, "space.*latent"),
+    ({"eps": 0.1, "mode": "test"}, "mode.*test"),
 ])
 def test_bad_attack_options_are_one_line_errors(kwargs, msg):
-    with pytest.raises(SnnRobustError, match=msg.replace("(", r"\(").replace(")", r"\)")) as exc:
+    with pytest.raises(SnnRobustError, match=msg) as exc:
         make_attack("pgd", **kwargs)
     assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("options", [
+    {"loss": "nope"}, {"gradient": {"rule": "nope"}}, {"gradient": {"name": "atan"}},
+    {"gradient": {"rule": "surrogate", "gamma": 0}}, {"space": "nope"}, {"mode": "nope"},
+])
+def test_check_attack_options_rejects_nested_values(options):
+    with pytest.raises(SnnRobustError) as exc:
+        check_attack_options("pgd", options)
+    assert "\n" not in str(exc.value)
+    check_attack_options("pgd", {"steps": 3, "loss": "dlr", "space": "spike", "mode": "train",
+                                 "gradient": {"rule": "surrogate", "name": "sigmoid", "gamma": 4}})
+
+
+@pytest.mark.parametrize("name", ATTACKS.names())
+def test_every_attack_declares_the_shared_options(name):
+    assert {"eps", "loss", "gradient", "space", "mode"} <= ATTACKS.option_names(name)
 
 
 def test_unknown_attack_lists_choices():
     with pytest.raises(SnnRobustError, match="unknown attack 'nope'; choose one of: fgsm, pgd"):
         make_attack("nope", eps=0.1)
+
+
+def test_ce_and_dlr_losses_match_hand_computation():
+    logits = torch.tensor([[2.0, 0.5, 1.0, -1.0], [0.0, 3.0, -1.0, 0.5]], dtype=torch.float64)
+    y = torch.tensor([0, 2])
+    # CE written out: log Σ e^{z_i} − z_y.
+    ce = [math.log(sum(math.exp(v) for v in row)) - row[t] for row, t in zip(logits.tolist(), y.tolist())]
+    torch.testing.assert_close(LOSSES.get("ce")(logits, y), torch.tensor(ce, dtype=torch.float64))
+    # DLR (Croce & Hein): −(z_y − max_{i≠y} z_i) / (z_π1 − z_π3), by hand for the two rows.
+    dlr = [-(2.0 - 1.0) / (2.0 - 0.5), -(-1.0 - 3.0) / (3.0 - 0.0)]
+    torch.testing.assert_close(LOSSES.get("dlr")(logits, y), torch.tensor(dlr, dtype=torch.float64))
+    fy = [-1 / (1 + math.exp(-(2.0 - 1.0))), -1 / (1 + math.exp(-(-1.0 - 3.0)))]
+    torch.testing.assert_close(LOSSES.get("fy_margin")(logits, y), torch.tensor(fy, dtype=torch.float64))
+
+
+def test_dlr_needs_three_classes():
+    with pytest.raises(SnnRobustError, match="at least 3 classes"):
+        LOSSES.get("dlr")(torch.zeros(1, 2), torch.tensor([0]))
+
+
+@pytest.mark.parametrize("loss", LOSSES.names())
+def test_fgsm_follows_the_chosen_loss(toy_model, loss):
+    """Independent check per loss: FGSM = clip(x + ε sign(∇x Σ loss)) by plain autograd."""
+    x, y = _batch()
+    eps = 4 / 255
+    xr = x.clone().requires_grad_(True)
+    LOSSES.get(loss)(toy_model(xr), y).sum().backward()
+    expected = (x + eps * xr.grad.sign()).clamp(0, 1)
+    torch.testing.assert_close(make_attack("fgsm", eps=eps, loss=loss)(toy_model, x, y), expected)
+
+
+def test_per_sample_outcomes_reproduce_the_summary(toy_model):
+    x, y = _batch(48)
+    batches = [(x[:20], y[:20]), (x[20:], y[20:])]
+    row = evaluate_attack(toy_model, make_attack("pgd", eps=8 / 255, steps=3), batches, progress=False)
+    clean, adv = torch.tensor(row["clean_correct"]), torch.tensor(row["adv_correct"])
+    assert clean.numel() == adv.numel() == row["n"] == 48
+    assert set(clean.tolist()) | set(adv.tolist()) <= {0, 1}
+    with torch.no_grad():  # clean outcomes in evaluation order, recomputed independently
+        assert clean.tolist() == (toy_model(x).argmax(1) == y).int().tolist()
+    assert row["clean_acc"] == pytest.approx(100 * clean.float().mean().item())
+    assert row["robust_acc"] == pytest.approx(100 * adv.float().mean().item())
+    both = (clean & adv).sum().item()
+    assert row["robust_acc_clean_correct"] == pytest.approx(100 * both / clean.sum().item())
+
+
+def test_cost_counter_restarts_for_each_evaluation(toy_model):
+    x, y = _batch(16)
+    atk = make_attack("pgd", eps=8 / 255, steps=4)
+    first = evaluate_attack(toy_model, atk, [(x, y)], progress=False)
+    second = evaluate_attack(toy_model, atk, [(x, y)], progress=False)
+    assert first["backward_passes"] == second["backward_passes"] == 4
+    assert first["forward_passes"] == second["forward_passes"] == 4 + 2
+    assert first["robust_acc"] == second["robust_acc"]
+
+
+def test_spike_space_on_an_ann_is_a_one_line_error(toy_model):
+    with pytest.raises(SnnRobustError, match="attack space 'spike' needs a spiking model") as exc:
+        make_attack("fgsm", eps=0.1, space="spike")(toy_model, *_batch(2))
+    assert "\n" not in str(exc.value)

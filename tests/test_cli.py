@@ -93,3 +93,32 @@ def test_truncated_model_file(trained_snn, digits_npz, tmp_path):
 def test_invalid_spec_json(digits_npz, tmp_path):
     out = tmp_path / "a.json"
     _expect_error(["prepare", "--source", "digits", "--spec", "{nope", "--out", str(out)], "not valid JSON", [out])
+
+
+def test_unexpected_exception_is_one_named_line_and_debug_adds_the_traceback(monkeypatch, capsys):
+    from snnrobust import cli
+
+    def boom(args):
+        raise ValueError("boom\nsecond line")
+
+    boom._cli = cli.VERBS["figure"]._cli
+    monkeypatch.setitem(cli.VERBS, "figure", boom)
+    argv = ["figure", "--inputs", "x.json", "--out", "/tmp/never-written.png"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("snnrobust: error: unexpected ValueError: boom second line") and "\n" not in err
+    assert cli.main(["--debug", *argv]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and err.strip().splitlines()[-1].startswith("snnrobust: error:")
+
+
+def test_usage_errors_are_one_line_and_outputs_are_checked_first(tmp_path, capsys):
+    from snnrobust.cli import main
+
+    assert main(["attack", "--model", "m.pt"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "required" in err and "--data" in err
+    (tmp_path / "f").write_text("")
+    # the unwritable output is reported before the (missing) data is even looked at
+    assert main(["prepare", "--source", "npz", "--spec", '{"root": "/no/such"}', "--out", str(tmp_path / "f/x.npz")]) == 2
+    assert "is not a folder" in capsys.readouterr().err

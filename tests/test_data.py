@@ -93,8 +93,10 @@ def test_digits_prepares_and_loads(data_digits):
 
 def test_digits_image_size_option(tmp_path):
     out = tmp_path / "d16.npz"
-    prepare_dataset("digits", out, image_size="16", n_train=20, n_test=10)
+    prepare_dataset("digits", out, image_size=16, n_train=20, n_test=10)
     assert load_prepared(out).in_shape == (3, 16, 16)
+    with pytest.raises(SnnRobustError, match="'image_size' of data source 'digits' must be an integer, got '16'"):
+        prepare_dataset("digits", out, image_size="16")  # values are checked, never parsed from strings
 
 
 def test_npz_cifar10_subset(tmp_path, data_shared):
@@ -304,13 +306,13 @@ def test_download_http_error_is_one_line(tmp_path, data_http):
     ("planetoid", {"root": "/no/such/folder"}, "/no/such/folder"),
     ("planetoid", {"root": ".", "name": "PubMed"}, "PubMed"),
 ])
-def test_bad_requests_are_one_line_errors(tmp_path, source, opts, fragment):
+def test_bad_requests_are_one_line_errors_and_keep_the_previous_file(tmp_path, source, opts, fragment):
     out = tmp_path / "out.npz"
-    out.write_bytes(b"stale output of an earlier run")
+    out.write_bytes(b"finished output of an earlier run")
     with pytest.raises(SnnRobustError) as excinfo:
         prepare_dataset(source, out, **opts)
     _assert_one_line_error(excinfo, fragment)
-    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert out.read_bytes() == b"finished output of an earlier run" and list(tmp_path.iterdir()) == [out]
 
 
 def test_sha256_mismatch_names_the_file(tmp_path, data_shared):
@@ -348,3 +350,22 @@ def test_prepared_file_missing_a_key(tmp_path):
     with pytest.raises(SnnRobustError) as excinfo:
         load_prepared(partial)
     _assert_one_line_error(excinfo, "missing array 'y_train'")
+
+
+def test_npz_layout_is_declared_not_guessed(tmp_path):
+    """The same images stored NHWC (default) and NCHW (declared) prepare to the same file contents."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (12, 8, 8, 3), dtype=np.uint8)
+    y = np.arange(12) % 3
+    for layout, pixels in (("NHWC", x), ("NCHW", x.transpose(0, 3, 1, 2))):
+        root = tmp_path / layout
+        root.mkdir()
+        for name in ("train.npz", "test.npz"):
+            np.savez(root / name, x=pixels, y=y)
+        prepare_dataset("npz", tmp_path / f"{layout}.npz", root=root, verify=False, layout=layout)
+    a, b = load_prepared(tmp_path / "NHWC.npz"), load_prepared(tmp_path / "NCHW.npz")
+    assert torch.equal(a.train[0], b.train[0]) and a.in_shape == (3, 8, 8)
+    assert sorted(a.train[0].flatten().tolist()) == sorted(x.flatten().tolist())  # same pixels, moved not cast
+    with pytest.raises(SnnRobustError, match="declare layout 'NCHW'"):  # NCHW data read as the default NHWC
+        prepare_dataset("npz", tmp_path / "wrong.npz", root=tmp_path / "NCHW", verify=False)
+    assert not (tmp_path / "wrong.npz").exists()

@@ -1,4 +1,5 @@
-"""Encoders: direct is exact repeats; phase coding reconstructs the pixel and has an STE gradient."""
+"""Encoders: direct is exact repeats; phase coding reconstructs the pixel and has an STE gradient;
+SNNs normalise before the encoder, and an encoder reading raw pixels refuses normalisation."""
 
 import pytest
 import torch
@@ -70,3 +71,54 @@ def test_errors():
 @pytest.mark.parametrize("name", ENCODERS.names())
 def test_registry_shapes(name):
     assert make_encoder(name, 3)(torch.rand(1, 1, 2, 2)).shape == (3, 1, 1, 2, 2)
+
+
+def _snn(**opts):
+    from snnrobust.models import build_model
+
+    torch.manual_seed(0)
+    return build_model("snn_vgg_tiny", 4, (3, 16, 16), width=0.25, **opts).eval()
+
+
+MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
+
+
+def test_model_normalises_before_the_encoder():
+    """encode(x) = encoder(normalise(x)) and forward(x) = forward_encoded(encode(x)), from rest."""
+    model = _snn(T=3, mean=MEAN, std=STD)
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    mean, std = torch.tensor(MEAN).view(3, 1, 1), torch.tensor(STD).view(3, 1, 1)
+    expected = ((x - mean) / std).unsqueeze(0).expand(3, *x.shape)
+    torch.testing.assert_close(model.encode(x), expected)
+    with torch.no_grad():
+        out = model(x)
+        model.forward_encoded(torch.rand(3, 2, 3, 16, 16))  # another input in between leaves no trace
+        torch.testing.assert_close(model.forward_encoded(model.encode(x)), out, rtol=0, atol=0)
+    lo, hi = model.encoded_bounds()
+    torch.testing.assert_close(lo.flatten(), ((0 - mean) / std).flatten())
+    torch.testing.assert_close(hi.flatten(), ((1 - mean) / std).flatten())
+
+
+def test_normalize_false_ignores_mean_and_std():
+    raw, ignored = _snn(T=2), _snn(T=2, mean=MEAN, std=STD, normalize=False)
+    ignored.load_state_dict(raw.state_dict())
+    x = torch.rand(2, 3, 16, 16)
+    assert torch.equal(ignored.encode(x), raw.encode(x)) and torch.equal(ignored.encode(x)[0], x)
+
+
+def test_phase_encoder_takes_raw_pixels_only():
+    with pytest.raises(SnnRobustError, match="reads raw pixels in \\[0, 1\\]: set normalize: false") as exc:
+        _snn(T=8, encoder="phase", mean=MEAN, std=STD)
+    assert "\n" not in str(exc.value)
+    model = _snn(T=8, encoder="phase", mean=MEAN, std=STD, normalize=False)
+    byte, x = _bytes_image()
+    tiled = x.repeat(1, 1, 4, 4)  # the 4x4 test image tiled to the model's 16x16 input
+    assert torch.equal(model.encode(tiled).sum(0)[..., :4, :4], byte / 256.0)  # raw pixels were encoded
+    lo, hi = model.encoded_bounds()
+    assert lo.shape == hi.shape == (8, 1, 1, 1, 1) and lo.eq(0).all()
+    torch.testing.assert_close(hi.flatten(), 2.0 ** -torch.arange(1.0, 9.0))
+
+
+def test_bad_normalize_option():
+    with pytest.raises(SnnRobustError, match="normalize must be true or false"):
+        _snn(normalize="yes")

@@ -118,12 +118,32 @@ def _pool_types(model):
 @pytest.mark.parametrize("family", ["sew_resnet18", "spiking_resnet18"])
 def test_pooling_option_swaps_pools(family):
     assert _pool_types(_build(family, stem="imagenet")) == {"MaxPool2d"}
+    assert _pool_types(_build(family, stem="imagenet", pooling="max")) == {"MaxPool2d"}
     avg = _build(family, stem="imagenet", pooling="avg")
     assert _pool_types(avg) == {"AvgPool2d"}
     pool = avg.backbone.maxpool
     assert (pool.kernel_size, pool.stride, pool.padding) == (3, 2, 1)
     assert _pool_types(_build(family)) == set()  # CIFAR stem: no pool at all
     assert avg(_inputs(family)[0]).shape == (2, 4)
+
+
+@pytest.mark.parametrize("stem", ["cifar", "imagenet"])
+@pytest.mark.parametrize("family", ["sew_resnet18", "spiking_resnet18"])
+def test_max_and_avg_pooling_models_differ_or_refuse(family, stem):
+    """The trail paper's max-vs-avg comparison: with equal weights the two models must compute different
+    things; where the pooling option would replace nothing (the CIFAR stem has no pool) it is an error.
+    Before the fix, pooling='avg' under the default CIFAR stem silently built the max model."""
+    inputs = _inputs(family)
+    try:
+        torch.manual_seed(0)
+        max_model = _calibrate(_build(family, stem=stem, pooling="max"), inputs)
+        avg_model = _build(family, stem=stem, pooling="avg").eval()
+    except SnnRobustError as err:
+        assert stem == "cifar" and "replaces nothing" in str(err) and "\n" not in str(err)
+        return
+    avg_model.load_state_dict(max_model.state_dict())
+    with torch.no_grad():
+        assert not torch.equal(max_model(*inputs), avg_model(*inputs))
 
 
 def test_ann_twin_has_the_same_shape():
@@ -135,7 +155,7 @@ def test_ann_twin_has_the_same_shape():
 def test_normalisation_and_phase_encoder_inside():
     torch.manual_seed(0)
     m = _build("snn_vgg_tiny", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), encoder="phase",
-               encoder_opts={"weighted": False}, T=8)
+               encoder_opts={"weighted": False}, T=8, normalize=False)  # phase coding reads raw pixels
     assert m.T == 8 and m(_inputs("snn_vgg_tiny")[0]).shape == (2, 4)
 
 
@@ -151,6 +171,8 @@ def test_normalisation_and_phase_encoder_inside():
         ("snn_vgg_tiny", {"neuron": "lif"}),
         ("snn_vgg_tiny", {"mean": (0.5,)}),
         ("sew_resnet18", {"pooling": "min"}),
+        ("sew_resnet18", {"pooling": "avg"}),  # CIFAR stem: nothing to replace
+        ("spiking_resnet18", {"pooling": "max", "stem": "cifar"}),
         ("sew_resnet18", {"stem": "tiny"}),
         ("gcn", {"hidden": 0}),
     ],

@@ -223,27 +223,31 @@ def test_parse_eps_rejects(bad):
 # --- paper vs reproduced -----------------------------------------------------------------------------------
 
 def _rep(**over) -> dict:
-    row = dict(dataset="digits", arch="vgg_small", method="at", attack="pgd", eps=8 / 255, steps=10,
-               metric="accuracy", value=20.0)
+    row = dict(dataset="digits", arch="vgg_small", method="at", threat="white-box", ensemble=True, attack="pgd",
+               eps=8 / 255, steps=10, metric="accuracy", value=20.0)
     return row | over
+
+
+STAND_IN = dict(stand_ins={"digits": "CIFAR-10"}, arch_map={"vgg_small": "VGG-11"},
+                value_maps={"method": {"at": "AT"}, "attack": {"pgd": "PGD", "fgsm": "FGSM"}})
 
 
 def test_join_with_stand_ins_and_one_sided_rows():
     rep = pd.DataFrame([
-        _rep(value=20.0), _rep(value=22.0, attack="PGD", steps=10.0),  # two seeds, spelled differently
-        _rep(attack="clean", eps=0.0, steps=0, value=95.0),
+        _rep(value=20.0), _rep(value=22.0, steps=10.0),          # two seeds, steps spelled differently
+        _rep(attack="clean", eps=0.0, steps=0, threat=None, ensemble=None, value=95.0),
         _rep(attack="fgsm", steps=1, value=50.0),                 # the paper has no FGSM column
     ])
-    out = paper_vs_reproduced(rep, "sr_table1", stand_ins={"digits": "CIFAR-10"}, arch_map={"vgg_small": "VGG-11"})
+    out = paper_vs_reproduced(rep, "sr_table1", **STAND_IN)
     assert len(out) == 81 + 1
-    pgd = out[(out["reproduced"].notna()) & (out["attack"] == "PGD")].iloc[0]
+    pgd = out[(out["reproduced"].notna()) & (out["paper_attack"] == "PGD")].iloc[0]
     assert (pgd["paper"], pgd["reproduced"], pgd["n"]) == (18.18, 21.0, 2)
-    assert math.isclose(pgd["diff"], 21.0 - 18.18)
+    assert math.isnan(pgd["diff"])  # a stand-in row: the paper value beside ours, no difference
     names = (pgd["dataset"], pgd["paper_dataset"], pgd["arch"], pgd["paper_arch"])
     assert names == ("digits", "CIFAR-10", "vgg_small", "VGG-11")
     assert pgd["stand_in"] and pgd["stand_in_for"] == "digits → CIFAR-10; vgg_small → VGG-11"
     assert pgd["threat"] == "white-box" and math.isclose(pgd["eps"], 8 / 255)
-    clean = out[(out["attack"] == "clean") & out["reproduced"].notna()].iloc[0]
+    clean = out[(out["paper_attack"] == "clean") & out["reproduced"].notna()].iloc[0]
     assert (clean["paper"], clean["reproduced"]) == (89.97, 95.0)
     fgsm = out[out["attack"] == "fgsm"].iloc[0]
     assert math.isnan(fgsm["paper"]) and fgsm["reproduced"] == 50.0 and fgsm["paper_dataset"] == "CIFAR-10"
@@ -252,39 +256,97 @@ def test_join_with_stand_ins_and_one_sided_rows():
     assert paper_only["paper_dataset"].notna().all() and paper_only["diff"].isna().all()
 
 
-def test_join_like_for_like_is_not_a_stand_in():
-    rep = pd.DataFrame([_rep(dataset="CIFAR-10", arch="VGG-11", method="SR*", threat="black-box", value=50.0)])
+def test_join_like_for_like_has_a_difference():
+    rep = pd.DataFrame([_rep(dataset="CIFAR-10", arch="VGG-11", method="SR*", attack="PGD", threat="black-box",
+                             value=50.0)])
     row = paper_vs_reproduced(rep, "sr_table1").dropna(subset=["reproduced"]).iloc[0]
     assert row["paper"] == 51.21 and not row["stand_in"] and row["stand_in_for"] == ""
+    assert math.isclose(row["diff"], 50.0 - 51.21)
 
 
-def test_join_value_maps_and_tables_without_threat():
+def test_join_renames_are_not_stand_ins():
+    rep = pd.DataFrame([_rep(dataset="cifar10", arch="snn_vgg11")])
+    out = paper_vs_reproduced(rep, "sr_table1", arch_map={"snn_vgg11": "VGG-11"}, stand_in_archs=[],
+                              value_maps={"dataset": {"cifar10": "CIFAR-10"}, **STAND_IN["value_maps"]})
+    row = out.dropna(subset=["reproduced"]).iloc[0]
+    assert row["paper"] == 18.18 and not row["stand_in"] and math.isclose(row["diff"], 20.0 - 18.18)
+
+
+def test_join_value_maps_and_table_keys():
     rep = pd.DataFrame([dict(dataset="CIFAR-10", arch="ResNet-18", method="normal", iteration=0, layer=1,
                              metric="activation_relative_change", value=0.02)])
-    keys = ["dataset", "arch", "method", "metric", "iteration", "layer"]
-    out = paper_vs_reproduced(rep, "spiking_pgd_table1", keys=keys, value_maps={"method": {"normal": "Normal"}})
+    out = paper_vs_reproduced(rep, "spiking_pgd_table1", value_maps={"method": {"normal": "Normal"}})
     row = out.dropna(subset=["reproduced"]).iloc[0]
     assert row["paper"] == 0.012 and row["paper_method"] == "Normal" and row["method"] == "normal"
     assert len(out) == 360
+    # a row that does not say which layer it measured pairs with none of them
+    unlocated = paper_vs_reproduced(rep.drop(columns="layer"), "spiking_pgd_table1",
+                                    value_maps={"method": {"normal": "Normal"}})
+    assert unlocated["paper"].notna().sum() == 360 and len(unlocated) == 361
 
 
 def test_join_maps_attack_names_and_detects_clean_in_paper_vocabulary():
-    rep = pd.DataFrame([_rep(attack="none", eps=float("nan"), steps=None, value=80.0), _rep(attack="pgd", value=30.0)])
-    out = paper_vs_reproduced(rep, "sr_table1", stand_ins={"digits": "CIFAR-10"}, arch_map={"vgg_small": "VGG-11"},
-                              value_maps={"attack": {"none": "clean"}, "method": {}})
+    rep = pd.DataFrame([_rep(attack="none", eps=float("nan"), steps=None, threat=None, ensemble=None, value=80.0),
+                        _rep(attack="pgd", value=30.0)])
+    maps = {**STAND_IN, "value_maps": {"attack": {"none": "clean", "pgd": "PGD"}, "method": {"at": "AT"}}}
+    out = paper_vs_reproduced(rep, "sr_table1", **maps)
     got = out.dropna(subset=["reproduced"]).set_index("paper_attack")
     assert got.loc["clean", ["attack", "paper", "reproduced"]].tolist() == ["none", 89.97, 80.0]
     assert pd.isna(got.loc["clean", "threat"]) and got.loc["PGD", "threat"] == "white-box"
     assert got.loc["PGD", "paper"] == 18.18 and len(out) == 81
 
 
+# --- strict pairing: the mispairings the first matcher made ---------------------------------------------------
+
+def _sew(pooling: str | None, attack: str = "PGD", value: float = 30.0) -> dict:
+    row = dict(dataset="CIFAR-10", arch="SEW-ResNet18", method="Vanilla", threat="white-box", ensemble=False,
+               attack=attack, eps=8 / 255, steps=7 if attack == "PGD" else 1, pooling=pooling, metric="accuracy",
+               value=value)
+    return {k: v for k, v in row.items() if v is not None}
+
+
+def _paired(out: pd.DataFrame) -> pd.DataFrame:
+    return out[out["paper"].notna() & out["reproduced"].notna()]
+
+
+def test_maxpool_sew_row_never_pairs_with_the_avgpool_table3():
+    maxpool = pd.DataFrame([_sew("max")])
+    assert _paired(paper_vs_reproduced(maxpool, "sparsity_trail_table3")).empty
+    assert _paired(paper_vs_reproduced(maxpool, "sparsity_trail_table2"))["paper"].tolist() == [34.33]
+    avgpool = pd.DataFrame([_sew("avg")])
+    assert _paired(paper_vs_reproduced(avgpool, "sparsity_trail_table3"))["paper"].tolist() == [25.72]
+    assert _paired(paper_vs_reproduced(avgpool, "sparsity_trail_table2")).empty
+    unknown = pd.DataFrame([_sew(None)])  # pooling not determined: pairs with neither table
+    for table in ("sparsity_trail_table2", "sparsity_trail_table3"):
+        assert _paired(paper_vs_reproduced(unknown, table)).empty
+
+
+def test_single_surrogate_pgd_never_pairs_with_the_sr_ensemble_numbers():
+    single = pd.DataFrame([_rep(ensemble=False)])
+    for table in ("sr_table1", "sr_table3"):
+        assert _paired(paper_vs_reproduced(single, table, **STAND_IN)).empty
+    undetermined = pd.DataFrame([_rep()]).drop(columns="ensemble")
+    assert _paired(paper_vs_reproduced(undetermined, "sr_table1", **STAND_IN)).empty
+    got = _paired(paper_vs_reproduced(single, "sr_table6", **STAND_IN, stand_in_archs=[]))
+    assert got.empty  # Table 6 also needs attack_variant: a bare single-surrogate row does not say which
+    named = pd.DataFrame([_rep(ensemble=False, attack_variant="triangle surrogate only (w/o ensemble)")])
+    assert _paired(paper_vs_reproduced(named, "sr_table6", **STAND_IN))["paper"].tolist() == [21.32]
+    assert _paired(paper_vs_reproduced(pd.DataFrame([_rep()]), "sr_table1", **STAND_IN))["paper"].tolist() == [18.18]
+
+
+def test_white_box_row_never_pairs_with_a_black_box_value():
+    white = _paired(paper_vs_reproduced(pd.DataFrame([_rep(threat="white-box")]), "sr_table1", **STAND_IN))
+    black = _paired(paper_vs_reproduced(pd.DataFrame([_rep(threat="black-box")]), "sr_table1", **STAND_IN))
+    assert white["paper"].tolist() == [18.18] and black["paper"].tolist() == [44.02]
+    untold = pd.DataFrame([_rep()]).drop(columns="threat")
+    assert _paired(paper_vs_reproduced(untold, "sr_table1", **STAND_IN)).empty
+
+
 def test_join_errors():
     with pytest.raises(SnnRobustError, match="unknown table"):
         paper_vs_reproduced(pd.DataFrame([_rep()]), "sr_table42")
-    with pytest.raises(SnnRobustError, match="lack column"):
-        paper_vs_reproduced(pd.DataFrame([_rep()]).drop(columns="steps"), "sr_table1")
-    with pytest.raises(SnnRobustError, match="uniquely"):
-        paper_vs_reproduced(pd.DataFrame([_rep()]), "sr_table1", keys=["dataset", "arch", "method", "attack"])
+    with pytest.raises(SnnRobustError, match="lack column 'value'"):
+        paper_vs_reproduced(pd.DataFrame([_rep()]).drop(columns="value"), "sr_table1")
 
 
 def test_to_html_is_self_contained():

@@ -57,46 +57,72 @@ def test_dry_run_resolves_without_data(scale, tmp_path):
     wf = copy_workflow(tmp_path)
     proc = snakemake("-n", "--configfile", f"config/{scale}.yaml", cwd=wf)
     counts = job_counts(proc.stdout + proc.stderr)
-    assert counts.get("train", 0) >= 2 and counts.get("attack", 0) >= 4 and counts.get("prepare_data", 0) >= 1, counts
-    assert counts.get("figure", 0) >= 4 and counts.get("table", 0) == 3
+    assert counts.get("train", 0) >= 3 and counts.get("attack", 0) >= 4 and counts.get("prepare_data", 0) >= 2, counts
+    assert counts.get("transfer", 0) >= 2 and counts.get("analyze", 0) >= 2, counts
+    assert counts.get("figure", 0) >= 4 and counts.get("table", 0) >= 3 and counts.get("page") == 3, counts
 
 
-def _write_config(wf: Path, mutate) -> Path:
+def _write_config(wf: Path, mutate, name="test.yaml") -> Path:
     cfg = yaml.safe_load((wf / "config/default.yaml").read_text())
     mutate(cfg)
-    path = wf / "config/test.yaml"
+    path = wf / "config" / name
     path.write_text(yaml.safe_dump(cfg))
     return path
 
 
-@pytest.mark.parametrize("mutate,needle", [
-    (lambda c: c.update(epochz=3), "Additional properties are not allowed ('epochz' was unexpected)"),
-    (lambda c: c["evaluation"]["sweeps"][0].update(eps_255=[-1]), "evaluation/sweeps/0/eps_255/0: -1 is less than the minimum of 0"),
-    (lambda c: c["models"]["snn_vgg_tiny"].update(arch="vgg99"), "unknown arch 'vgg99'"),
-    (lambda c: c["methods"].update(magic={"name": "magic"}), "unknown method 'magic'"),
-    (lambda c: c["datasets"]["digits"].update(source="mnist9"), "unknown data source 'mnist9'"),
-    (lambda c: c["training"]["experiments"][0].update(model=["nope"]), "'nope' is not declared under models"),
-    (lambda c: c["attacks"]["pgd10"]["options"].update(stepz=3), "config attacks.pgd10.options: 'pgd' takes no option(s) stepz"),
-    (lambda c: c["models"]["snn_vgg_tiny"]["options"].update(TT=3), "'snn_vgg_tiny' takes no option(s) TT"),
-    (lambda c: c["datasets"]["digits"]["options"].update(size=3), "'digits' takes no option(s) size"),
-])
-def test_bad_config_fails_in_one_line_before_any_job(tmp_path, mutate, needle):
-    wf = copy_workflow(tmp_path)
-    _write_config(wf, mutate)
-    proc = snakemake("--configfile", "config/test.yaml", cwd=wf, check=False)
+def _one_line_error(proc, needle, wf):
     assert proc.returncode != 0
     lines = [l for l in (proc.stdout + proc.stderr).splitlines() if l.startswith("snnrobust: error:")]
     assert len(lines) == 1 and needle in lines[0], proc.stdout + proc.stderr
     assert not (wf / "data").exists() and not (wf / "results").exists()
 
 
+def _transfer(c):
+    return c["studies"]["sr"]["sweeps"][2]
+
+
+BAD_CONFIGS = [
+    (lambda c: c.update(epochz=3), "Additional properties are not allowed ('epochz' was unexpected)"),
+    (lambda c: c["studies"]["sr"]["sweeps"][0].update(eps_255=["8/255"]), "'8/255' is not of type 'number'"),
+    (lambda c: c["models"]["snn_vgg_tiny"].update(arch="vgg99"), "unknown arch 'vgg99'"),
+    (lambda c: c["attacks"]["pgd10"]["options"].update(stepz=3), "config attacks.pgd10.options"),
+    (lambda c: c["studies"]["spiking_pgd"]["sweeps"][0].update(grid={"rho": [0.5]}),
+     "config attack variant pgd10-rho0.5.options"),
+    (lambda c: _transfer(c)["source"].update(model=["ann_vgg_tiny"], seed=[5]), "is not trained by any study"),
+    (lambda c: c["studies"]["sr"]["report"]["slots"].update(sr_table42="attacks"), "sr_table42"),
+    (lambda c: c["studies"]["sr"]["report"].update(claims=[{
+        "id": "x", "text": "t", "left": {"method": "SR*", "attack": "CW", "metric": "accuracy"}, "op": ">",
+        "right": {"method": "AT", "attack": "PGD", "metric": "accuracy"}}]), "'CW'"),
+]
+
+
+@pytest.mark.parametrize("mutate,needle", BAD_CONFIGS)
+def test_bad_config_fails_in_one_line_before_any_job(tmp_path, mutate, needle):
+    wf = copy_workflow(tmp_path)
+    _write_config(wf, mutate)
+    _one_line_error(snakemake("--configfile", "config/test.yaml", cwd=wf, check=False), needle, wf)
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("{}\n", "is an empty mapping"),
+    ("scale: default\nscale: cpu\n", "duplicate key 'scale'"),
+])
+def test_empty_or_duplicate_key_config_file_is_an_error(tmp_path, text, needle):
+    wf = copy_workflow(tmp_path)
+    (wf / "config/test.yaml").write_text(text)
+    _one_line_error(snakemake("--configfile", "config/test.yaml", cwd=wf, check=False), needle, wf)
+
+
 def _tiny(cfg):
+    """The default config cut down to one SNN, one PGD attack at one ε and its analysis (about a minute)."""
     cfg["training"]["defaults"].update(epochs=1, train_limit=128, eval_limit=64)
-    cfg["training"]["experiments"] = [{"dataset": ["digits"], "model": ["snn_vgg_tiny"], "method": ["vanilla"], "seed": [0]}]
     cfg["evaluation"].update(n_eval=32)
-    cfg["evaluation"]["sweeps"][0].update(model=["snn_vgg_tiny"], eps_255=[8])
-    cfg["analysis"]["grad_norms"].update(n_eval=32)
-    cfg["analysis"]["grad_norms"]["experiments"][0].update(model=["snn_vgg_tiny"])
+    sr = cfg["studies"]["sr"]
+    sr["train"] = [{"dataset": ["digits"], "model": ["snn_vgg_tiny"], "method": ["vanilla"], "seed": [0]}]
+    sr["sweeps"] = [{"dataset": ["digits"], "model": ["snn_vgg_tiny"], "method": ["vanilla"], "seed": [0],
+                     "attack": ["fgsm", "pgd10"], "eps_255": [8]}]
+    sr["analyses"][0].update(model=["snn_vgg_tiny"])
+    cfg["studies"] = {"sr": sr}
 
 
 @pytest.mark.slow
@@ -104,7 +130,7 @@ def test_changing_an_attack_parameter_reruns_only_its_downstream_jobs(tmp_path):
     wf = copy_workflow(tmp_path)
     _write_config(wf, _tiny)
     snakemake("--configfile", "config/test.yaml", cwd=wf)
-    assert (wf / "results/figures/eps_sweep.png").stat().st_size > 0
+    assert (wf / "results/figures/sr/eps_sweep.png").stat().st_size > 0
     again = snakemake("-n", "--configfile", "config/test.yaml", cwd=wf)
     assert "Nothing to be done" in again.stdout + again.stderr
 
@@ -112,6 +138,6 @@ def test_changing_an_attack_parameter_reruns_only_its_downstream_jobs(tmp_path):
     proc = snakemake("-n", "--configfile", "config/test.yaml", cwd=wf)
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts.get("attack") == 1, counts  # only the PGD job at the one ε
-    assert "train" not in counts and "prepare_data" not in counts and "grad_norms" not in counts, counts
+    assert "train" not in counts and "prepare_data" not in counts and "analyze" not in counts, counts
     assert counts.get("table") == 1  # the attacks table, not grad_norms/training
-    assert set(counts) <= {"attack", "table", "figure", "all"}, counts
+    assert set(counts) <= {"attack", "table", "figure", "page", "all"}, counts

@@ -1,15 +1,19 @@
 """Command-line front of the library: ``python -m snnrobust <verb>``; the workflow calls only this.
 
 Every verb takes its job description as JSON (``--spec``), writes its outputs atomically and, on
-bad input, prints one line ``snnrobust: error: ...`` and exits with status 2.
+bad input, prints one line ``snnrobust: error: ...`` and exits with status 2 (1 for an unexpected
+exception, named in the same one line); ``snnrobust --debug <verb>`` (or SNNROBUST_DEBUG=1) also
+prints the traceback. Every output path is checked for writability before any work starts.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from typing import Callable
+import traceback
+from typing import Callable, NoReturn
 
 from snnrobust.errors import SnnRobustError
 
@@ -27,9 +31,13 @@ def verb(name: str, help: str, args: list[tuple[tuple, dict]]):
     return deco
 
 
+def _no_constant(name: str) -> NoReturn:
+    raise SnnRobustError(f"--spec contains {name}; only finite numbers are allowed")
+
+
 def _json(text: str) -> dict:
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise SnnRobustError(f"--spec is not valid JSON: {exc.msg} at column {exc.colno}") from None
     if not isinstance(value, dict):
@@ -59,10 +67,12 @@ def _train(a):
 
 @verb("attack", "attack one trained model on a fixed evaluation subset",
       [(("--model",), {"required": True}), (("--data",), {"required": True}), SPEC,
-       (("--out",), {"required": True}), PROGRESS])
+       (("--out",), {"required": True}),
+       (("--source-model",), {"default": None, "help": "black-box: make the examples on this model, score on --model"}),
+       PROGRESS])
 def _attack(a):
     from snnrobust.commands import attack
-    attack(a.model, a.data, a.spec, a.out, progress=not a.no_progress)
+    attack(a.model, a.data, a.spec, a.out, progress=not a.no_progress, source_model=a.source_model)
 
 
 @verb("analyze", "gradient analyses of one trained model (∇x f_y sparsity and norms)",
@@ -88,6 +98,24 @@ def _figure(a):
     figure(a.inputs, a.spec, a.out)
 
 
+@verb("page", "one paper's report page: coverage, claims, paper-vs-reproduced tables",
+      [(("--study",), {"required": True}), (("--attacks",), {"nargs": "*", "default": []}),
+       (("--transfer",), {"nargs": "*", "default": []}), (("--analyses",), {"nargs": "*", "default": []}),
+       (("--training",), {"nargs": "*", "default": []}), SPEC, (("--out",), {"required": True}),
+       (("--out-csv",), {"required": True}), (("--out-coverage",), {"default": None})])
+def _page(a):
+    from snnrobust.report.page import write_page
+    write_page(a.study, a.attacks, a.transfer, a.analyses, a.training, a.spec, a.out, a.out_csv, a.out_coverage)
+
+
+@verb("readme-results", "regenerate one scale's results section of the README from results/",
+      [(("--results",), {"default": "results"}), (("--scale",), {"required": True}),
+       (("--readme",), {"default": "README.md"})])
+def _readme_results(a):
+    from snnrobust.report.readme import render_section, update_readme
+    update_readme(a.readme, a.scale, render_section(a.results, a.scale))
+
+
 @verb("validate-config", "check a pipeline config against the schema and the registries",
       [(("--config",), {"required": True}), (("--schema",), {"required": True})])
 def _validate(a):
@@ -96,8 +124,29 @@ def _validate(a):
     print(f"{a.config}: ok")
 
 
+@verb("unlock-stale", "remove Snakemake's lock left by a killed run; refuse (exit 2) while a run is live",
+      [(("--workdir",), {"default": ".", "help": "the Snakemake working directory"})])
+def _unlock_stale(a):
+    from snnrobust.locks import clear_stale_lock
+
+    if clear_stale_lock(a.workdir):
+        print(f"snnrobust: removed the stale Snakemake lock of an interrupted run in {a.workdir}", file=sys.stderr)
+
+
+class _UsageError(SnnRobustError):
+    """A command line argparse rejects (missing or unknown argument)."""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a usage problem as one line (through ``main``) instead of usage + error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.prog}: {message}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="snnrobust", description=__doc__.splitlines()[0])
+    parser = _OneLineParser(prog="snnrobust", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="print the full traceback of an error")
     sub = parser.add_subparsers(dest="verb", required=True)
     for name, fn in VERBS.items():
         help_text, args = fn._cli
@@ -107,17 +156,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Arguments whose value is a file a verb writes: checked before any work starts.
+OUTPUT_ARGS = ("out", "out_model", "out_metrics", "out_run", "out_html", "checkpoint")
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    from snnrobust.io import check_writable
+
+    for name in OUTPUT_ARGS:
+        if getattr(args, name, None):
+            check_writable(getattr(args, name), "--" + name.replace("_", "-"))
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one verb; every failure is one line on stderr (a traceback only with --debug)."""
+    debug = os.environ.get("SNNROBUST_DEBUG", "") not in ("", "0")
     try:
+        args = build_parser().parse_args(argv)
+        debug = debug or args.debug
+        _check_outputs(args)
         if hasattr(args, "spec"):
             args.spec = _json(args.spec)
         VERBS[args.verb](args)
     except SnnRobustError as exc:
-        print(f"snnrobust: error: {exc}", file=sys.stderr)
+        _report(f"snnrobust: error: {_one_line(exc)}", debug)
         return 2
+    except KeyboardInterrupt:
+        _report("snnrobust: error: interrupted", debug)
+        return 130
+    except Exception as exc:  # a bug or an unforeseen input: still one line, named
+        hint = "" if debug else " (run snnrobust --debug ... for the traceback)"
+        _report(f"snnrobust: error: unexpected {type(exc).__name__}: {_one_line(exc)}{hint}", debug)
+        return 1
     return 0
+
+
+def _report(line: str, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    print(line, file=sys.stderr)
 
 
 if __name__ == "__main__":

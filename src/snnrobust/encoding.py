@@ -1,4 +1,9 @@
-"""Input encoders: a pixel batch [B, C, H, W] in [0, 1] → an input sequence [T, B, C, H, W]."""
+"""Input encoders: an image batch [B, C, H, W] → an input sequence [T, B, C, H, W].
+
+Each encoder also says which values its output can take (``bounds``), so a spike-space attack knows
+the box it must stay in, and whether it reads raw pixels in [0, 1] (``reads_raw_pixels``), in which
+case the model must not normalise before it.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +22,18 @@ ENCODERS: Registry[Callable[..., nn.Module]] = Registry("encoder")
 class DirectEncoder(nn.Module):
     """Direct coding: the same analogue image is the input current at every one of the T steps."""
 
+    reads_raw_pixels = False
+
     def __init__(self, T: int):
         super().__init__()
         self.T = T
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.unsqueeze(0).expand(self.T, *x.shape)
+
+    def bounds(self, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every step carries the input itself, so the input's bounds hold at every step."""
+        return lo, hi
 
     def extra_repr(self) -> str:
         return f"T={self.T}"
@@ -57,6 +68,8 @@ class PhaseEncoder(nn.Module):
     attack sees the gradient it would see under direct coding (BPDA with the identity).
     """
 
+    reads_raw_pixels = True  # bit-planes of round(255x): normalised values would be meaningless
+
     def __init__(self, T: int, K: int = 8, weighted: bool = True):
         super().__init__()
         if not isinstance(K, int) or not 1 <= K <= 8:
@@ -71,6 +84,11 @@ class PhaseEncoder(nn.Module):
         shifts = self.shifts.to(x.dtype).reshape(-1, *([1] * x.dim()))
         weights = self.weights.to(x.dtype).reshape(-1, *([1] * x.dim()))
         return _PhaseBits.apply(x, weights, shifts, float(2**self.K))
+
+    def bounds(self, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Step t is a spike of height ω(t) (1 unweighted) or nothing: [0, ω(t)], shaped [T, 1, 1, 1, 1]."""
+        upper = self.weights.reshape(-1, 1, 1, 1, 1)
+        return torch.zeros_like(upper), upper
 
     def extra_repr(self) -> str:
         return f"T={self.T}, K={self.K}, weighted={self.weighted}"

@@ -1,11 +1,15 @@
-"""Name → factory registries (PyG-resolver style): one decorator line registers a component."""
+"""Name → factory registries (PyG-resolver style): one decorator line registers a component.
+
+Every registry checks options the same way (``snnrobust.options``): names and values against the
+factory's annotated signature, or its ``option_types`` declaration when it takes ``**kwargs``.
+"""
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, Iterable, TypeVar
 
 from snnrobust.errors import SnnRobustError
+from snnrobust.options import coerce_options, declared_options
 
 T = TypeVar("T")
 
@@ -41,25 +45,23 @@ class Registry(Generic[T]):
         return self._items[key]
 
     def option_names(self, name: str) -> set[str] | None:
-        """Keyword options the registered factory takes (None if it takes any ``**kwargs``)."""
-        factory = self.get(name)
-        target = factory.__init__ if inspect.isclass(factory) else factory
-        params = inspect.signature(target).parameters
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            return None
-        return set(params) - {"self"}
+        """Keyword options the registered factory declares (None if it takes undeclared ``**kwargs``)."""
+        declared, open_ = declared_options(self.get(name))
+        return None if open_ else set(declared)
 
-    def check_options(self, name: str, opts: dict) -> None:
-        """One-line error naming the options the factory does not take."""
-        allowed = self.option_names(name)
-        unknown = sorted(set(opts) - allowed) if allowed is not None else []
-        if unknown:
-            raise SnnRobustError(f"{self.kind} {name!r} has no option(s) {', '.join(unknown)}")
+    def check_options(self, name: str, opts: dict, *, supplied: Iterable[str] = ()) -> dict:
+        """``opts`` with every name and value checked (one-line error otherwise), values as declared.
+
+        ``supplied`` names options the caller passes itself (e.g. an attack's ``eps``): not required here.
+        """
+        return self._checked(name, opts, supplied)
 
     def create(self, name: str, **opts: Any):
-        """Call the registered factory with ``opts``; an option it does not take is a one-line error."""
-        self.check_options(name, opts)
-        return self.get(name)(**opts)
+        """Call the registered factory with ``opts`` after checking their names and values."""
+        return self.get(name)(**self._checked(name, opts, ()))
+
+    def _checked(self, name: str, opts: dict, supplied: Iterable[str]) -> dict:
+        return coerce_options(self.get(name), opts, f"{self.kind} {_normalise(str(name))!r}", supplied=supplied)
 
     def names(self) -> list[str]:
         return sorted(self._items)

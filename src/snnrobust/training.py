@@ -1,8 +1,9 @@
-"""The one training loop: any method, any model; checkpoints every epoch and resumes from them.
+"""The one training loop: any method, image or graph model, on any device; checkpoints every epoch
+and resumes from them.
 
 Resuming is exact: data order and augmentation come from generators seeded by (seed, epoch), and
-the global torch RNG state is saved in each checkpoint, so a killed run that resumes ends with the
-same metrics as an uninterrupted one.
+the global torch RNG states and the method's own state are saved in each checkpoint, so a killed run
+that resumes ends with the same metrics as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -62,6 +63,70 @@ class TrainResult:
     wall_s: float = 0.0
     resumed_from_epoch: int = 0
     train_steps: int = 0
+    device: str = "cpu"
+
+    @property
+    def columns(self) -> list[str]:
+        """The metric columns in order: the fixed ones, ``robust_acc`` if evaluated, then the method's."""
+        return list(self.metrics[0]) if self.metrics else list(METRIC_COLUMNS)
+
+
+@dataclass
+class RobustEval:
+    """A robust evaluation every ``every`` epochs (1-based epoch numbers divisible by it): ``attack``
+    (``{name, options}`` from the attack registry) at ``eps`` on the first ``n_eval`` test examples."""
+
+    every: int
+    attack: dict
+    eps: float
+    n_eval: int | None = None
+
+    def __post_init__(self):
+        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
+            raise SnnRobustError(f"robust_eval.every must be an integer >= 1, got {self.every!r}")
+        if self.n_eval is not None and (isinstance(self.n_eval, bool) or not isinstance(self.n_eval, int)
+                                        or self.n_eval < 1):
+            raise SnnRobustError(f"robust_eval.n_eval must be an integer >= 1, got {self.n_eval!r}")
+        if not isinstance(self.attack, dict) or set(self.attack) - {"name", "options"} or "name" not in self.attack:
+            raise SnnRobustError(f"robust_eval.attack must be {{name, options}}, got {self.attack!r}")
+        try:
+            self.eps = float(self.eps)
+        except (TypeError, ValueError):
+            raise SnnRobustError(f"robust_eval.eps must be a number in [0, 1], got {self.eps!r}") from None
+        if not 0.0 <= self.eps <= 1.0:
+            raise SnnRobustError(f"robust_eval.eps must be in [0, 1], got {self.eps!r}")
+        self.make_attack()  # an unknown attack or option fails now, not after the first k epochs
+
+    def make_attack(self):
+        """A fresh attack (its cost counters start at zero)."""
+        from snnrobust.attacks import make_attack
+
+        return make_attack(self.attack["name"], eps=self.eps, **self.attack.get("options", {}))
+
+    def due(self, epoch_number: int) -> bool:
+        return epoch_number % self.every == 0
+
+    def robust_acc(self, model: nn.Module, feed, seed: int) -> float:
+        from snnrobust.attacks import evaluate_attack
+
+        net = feed.view(model, "test")
+        batches = list(feed.test(self.n_eval))
+        return float(evaluate_attack(net, self.make_attack(), batches, seed=seed, progress=False)["robust_acc"])
+
+
+def robust_eval_from(spec: dict | None) -> RobustEval | None:
+    """Build a RobustEval from the train spec's ``robust_eval`` dict (None = no robust evaluation)."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise SnnRobustError(f"robust_eval must be a mapping, got {spec!r}")
+    unknown = sorted(set(spec) - set(RobustEval.__dataclass_fields__))
+    if unknown:
+        raise SnnRobustError(f"unknown robust_eval key(s): {', '.join(unknown)}")
+    missing = sorted({"every", "attack", "eps"} - set(spec))
+    if missing:
+        raise SnnRobustError(f"robust_eval is missing {', '.join(missing)}")
+    return RobustEval(**spec)
 
 
 def _lr_at(cfg: TrainConfig, epoch: int) -> float:
@@ -72,13 +137,14 @@ def _lr_at(cfg: TrainConfig, epoch: int) -> float:
 
 
 @torch.no_grad()
-def evaluate_clean(model: nn.Module, data, cfg: TrainConfig) -> tuple[float, float]:
-    """Clean loss and accuracy (%) on the test split, in eval mode."""
+def evaluate_clean(model: nn.Module, feed, limit: int | None) -> tuple[float, float]:
+    """Clean loss and accuracy (%) on the first ``limit`` test examples (all if None), in eval mode."""
     was_training = model.training
     model.eval()
+    net = feed.view(model, "test")
     total, correct, loss_sum = 0, 0, 0.0
-    for x, y in data.loader("test", cfg.eval_batch_size, shuffle=False, seed=cfg.seed, limit=cfg.eval_limit):
-        logits = model(x)
+    for x, y in feed.test(limit):
+        logits = net(x)
         loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
         total += y.numel()
@@ -86,18 +152,81 @@ def evaluate_clean(model: nn.Module, data, cfg: TrainConfig) -> tuple[float, flo
     return loss_sum / max(total, 1), 100.0 * correct / max(total, 1)
 
 
-def _save_checkpoint(path: Path, model, optimizer, epoch: int, metrics: list[dict], fingerprint: str) -> None:
-    torch_save(
-        {
-            "fingerprint": fingerprint,
-            "epoch": epoch,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "metrics": metrics,
-        },
-        path,
-    )
+def build_optimizer(model: nn.Module, method: Method, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer over the method's parameter groups (all parameters in one group by default).
+
+    Each group keeps an ``lr_scale`` (default 1): the loop sets its lr to scale × the scheduled lr."""
+    groups = method.param_groups(model)
+    if groups is None:
+        groups = list(model.parameters())
+    else:
+        own = {id(p) for p in model.parameters()}
+        for i, group in enumerate(groups):
+            if not isinstance(group, dict) or "params" not in group:
+                raise SnnRobustError(f"method {method.name!r}: parameter group {i} is not a dict with 'params'")
+            if "lr" in group:
+                raise SnnRobustError(f"method {method.name!r}: parameter group {i} sets lr; set lr_scale instead")
+            group["params"] = list(group["params"])
+            if any(id(p) not in own for p in group["params"]):
+                raise SnnRobustError(f"method {method.name!r}: parameter group {i} holds a tensor that is not "
+                                     "a parameter of the model")
+    try:
+        optimizer = OPTIMIZERS[cfg.optimizer](groups, cfg)
+    except (TypeError, ValueError) as exc:
+        raise SnnRobustError(f"method {method.name!r}: bad parameter groups: {str(exc).splitlines()[0]}") from None
+    for group in optimizer.param_groups:
+        group.setdefault("lr_scale", 1.0)
+    return optimizer
+
+
+def _save_checkpoint(path: Path, model, optimizer, method: Method, epoch: int, metrics: list[dict],
+                     fingerprint: str, device: torch.device) -> None:
+    state = {
+        "fingerprint": fingerprint,
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "method": method.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "metrics": metrics,
+    }
+    if device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
+    torch_save(state, path)
+
+
+def _restore_checkpoint(path: Path, state: dict, model, optimizer, method: Method, device: torch.device) -> int:
+    """Load a checkpoint of this run spec into the model, optimizer, method and RNGs; the epoch it ended."""
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        method.load_state_dict(state.get("method", {}))
+        torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+        return int(state["epoch"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        raise SnnRobustError(f"checkpoint {path} does not match this run: {str(exc).splitlines()[0]}") from None
+
+
+def _epoch_row(epoch: int, lr: float, loss_sum: float, correct: int, seen: int, test: tuple[float, float],
+               robust_acc: float | None, extra: dict[str, float], method: Method) -> dict:
+    """One metrics row: the fixed columns, ``robust_acc`` (when evaluated at all), the method's columns."""
+    row = {
+        "epoch": epoch + 1,
+        "lr": round(lr, 10),
+        "train_loss": loss_sum / max(seen, 1),
+        "train_acc": 100.0 * correct / max(seen, 1),
+        "test_loss": test[0],
+        "test_acc": test[1],
+    }
+    if robust_acc is not None:
+        row["robust_acc"] = robust_acc
+    clash = sorted(set(row) & set(extra))
+    if clash:
+        raise SnnRobustError(f"method {method.name!r}: metric column(s) {', '.join(clash)} are the loop's own")
+    row.update({k: float(v) for k, v in extra.items()})
+    return row
 
 
 def train(
@@ -109,67 +238,68 @@ def train(
     progress: bool = True,
     on_epoch_end: Callable[[int], None] | None = None,
     fingerprint: str = "",
+    device: torch.device | str = "cpu",
+    robust_eval: RobustEval | None = None,
 ) -> TrainResult:
     """Train ``model`` with ``method`` for ``cfg.epochs``, resuming from ``checkpoint`` if it exists.
 
-    ``fingerprint`` identifies the run (a hash of its full spec): a checkpoint written by a run with
-    another fingerprint (changed epochs, model or method options) is not resumed but started afresh,
-    so a resumed run always equals an uninterrupted run of the same spec.
+    ``data`` is prepared image or graph data (graphs train full-batch on their train mask); the
+    model, batches and checkpoint state live on ``device``. ``fingerprint`` identifies the run (a
+    hash of its full spec): a checkpoint written by a run with another fingerprint (changed epochs,
+    model or method options) is not resumed but started afresh, so a resumed run always equals an
+    uninterrupted run of the same spec.
     """
-    checkpoint = Path(checkpoint)
-    optimizer = OPTIMIZERS[cfg.optimizer](list(model.parameters()), cfg)
-    result = TrainResult()
+    from snnrobust.data.loader import make_feed
+
+    checkpoint, device = Path(checkpoint), torch.device(device)
+    model.to(device)
+    feed = make_feed(data, cfg, device)
+    if robust_eval is not None:
+        feed.test(robust_eval.n_eval)  # a subset the data cannot give fails now, not after k epochs
+    optimizer = build_optimizer(model, method, cfg)
+    result = TrainResult(device=str(device))
     start_epoch = 0
     state = torch_load(checkpoint) if checkpoint.exists() else None
     if state is not None and state.get("fingerprint", "") != fingerprint:
         tqdm.write(f"checkpoint {checkpoint} belongs to another run spec; starting afresh")
         state = None
     if state is not None:
-        try:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["torch_rng"])
-            start_epoch = int(state["epoch"])
-            result.metrics = list(state["metrics"])
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise SnnRobustError(f"checkpoint {checkpoint} does not match this run: {str(exc).splitlines()[0]}") from None
+        start_epoch = _restore_checkpoint(checkpoint, state, model, optimizer, method, device)
+        result.metrics = list(state["metrics"])
         result.resumed_from_epoch = start_epoch
+    net = feed.view(model, "train")
     t0 = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
         lr = _lr_at(cfg, epoch)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group["lr_scale"]
+        method.on_epoch_start(epoch, model, optimizer)
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
-        batches = data.loader(
-            "train", cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch,
-            augment=cfg.augment, limit=cfg.train_limit,
-        )
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        bar = tqdm(feed.train(epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
         for x, y in bar:
             optimizer.zero_grad(set_to_none=True)
-            loss, logits = method.loss(model, x, y)
+            loss, logits = method.loss(net, x, y)
             if not torch.isfinite(loss):
                 raise SnnRobustError(f"training diverged: loss is {loss.item()} at epoch {epoch + 1}")
             loss.backward()
             optimizer.step()
+            method.after_step(model, optimizer)
             result.train_steps += 1
             loss_sum += loss.item() * y.numel()
             correct += (logits.argmax(1) == y).sum().item()
             seen += y.numel()
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}")
-        test_loss, test_acc = evaluate_clean(model, data, cfg)
-        result.metrics.append(
-            {
-                "epoch": epoch + 1,
-                "lr": round(lr, 10),
-                "train_loss": loss_sum / max(seen, 1),
-                "train_acc": 100.0 * correct / max(seen, 1),
-                "test_loss": test_loss,
-                "test_acc": test_acc,
-            }
-        )
-        _save_checkpoint(checkpoint, model, optimizer, epoch + 1, result.metrics, fingerprint)
+        test = evaluate_clean(model, feed, cfg.eval_limit)
+        robust_acc = None
+        if robust_eval is not None:
+            robust_acc = robust_eval.robust_acc(model, feed, cfg.seed) if robust_eval.due(epoch + 1) else math.nan
+        row = _epoch_row(epoch, lr, loss_sum, correct, seen, test, robust_acc, method.epoch_metrics(), method)
+        if result.metrics and list(row) != list(result.metrics[-1]):
+            raise SnnRobustError(f"method {method.name!r}: metric columns changed at epoch {epoch + 1}: "
+                                 f"{list(row)} after {list(result.metrics[-1])}")
+        result.metrics.append(row)
+        _save_checkpoint(checkpoint, model, optimizer, method, epoch + 1, result.metrics, fingerprint, device)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1)
     result.wall_s = time.perf_counter() - t0
@@ -185,4 +315,5 @@ def train_config_from(spec: dict) -> TrainConfig:
     return TrainConfig(**spec)
 
 
-__all__ = ["TrainConfig", "TrainResult", "train", "evaluate_clean", "train_config_from", "METRIC_COLUMNS", "asdict"]
+__all__ = ["TrainConfig", "TrainResult", "RobustEval", "train", "evaluate_clean", "build_optimizer", "train_config_from",
+           "robust_eval_from", "METRIC_COLUMNS", "asdict"]

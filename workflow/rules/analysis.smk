@@ -1,22 +1,24 @@
-"""Analyses of trained models: ∇x f_y sparsity and norms (SR paper, Eq. 9)."""
+"""Analyses of trained models, one job per (trained model, analysis id); dispatched through the
+analyses registry (snnrobust.analysis.ANALYSES), e.g. grad_norms: ∇x f_y sparsity and norms (SR Eq. 9)."""
 
 
-rule grad_norms:
+rule analyze:
     input:
         model="results/models/{dataset}/{model}/{method}/s{seed}/model.pt",
         data="data/prepared/{dataset}.npz",
     output:
-        "results/analysis/{dataset}/{model}/{method}/s{seed}/grad_norms.json",
+        "results/analysis/{dataset}/{model}/{method}/s{seed}/{analysis}.json",
     params:
-        spec=grad_spec,
+        spec=analysis_spec,
     log:
-        "logs/grad_norms/{dataset}/{model}/{method}/s{seed}.log",
+        "logs/analyze/{dataset}/{model}/{method}/s{seed}/{analysis}.log",
     benchmark:
-        "results/benchmarks/grad_norms/{dataset}/{model}/{method}/s{seed}.tsv"
+        "results/benchmarks/analyze/{dataset}/{model}/{method}/s{seed}/{analysis}.tsv"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=1 if config["scale"] == "paper" else 0,
     conda:
         ENV
     shell:

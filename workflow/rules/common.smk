@@ -1,136 +1,187 @@
-"""Config loading and validation, matrix expansion, and per-job specs (input functions)."""
+"""Config loading and validation, the plan of every study (snnrobust.plan), and per-job specs.
 
-import itertools
+Planning stays lean: the checks that import torch and the registries run once per config and library
+source (cached under .snakemake/snnrobust-checked); everything here is plain Python on the plan.
+"""
+
 import json
+import os
 import sys
 
-from snnrobust.config import validate_config
+from snakemake.utils import update_config
+
+from snnrobust.config import check_not_empty, load_yaml, validate_config
 from snnrobust.errors import SnnRobustError
+from snnrobust.plan import Run
 
 SCHEMA = "workflow/schemas/config.schema.yaml"
+DEFAULT_CONFIG = "config/default.yaml"
+CHECK_CACHE = ".snakemake/snnrobust-checked"
 ENV = "../../envs/snnrobust.yaml"
+#: Rule names a study id may not take (each study is a target rule of its own name).
+RULES = ("all", "prepare_data", "train", "attack", "transfer", "analyze", "table", "figure", "page")
 
-if not config:
-    import yaml
 
-    config.update(yaml.safe_load(open("config/default.yaml")))
+def _load_plan():
+    """Strict YAML of every config file (or the default config when none is given), --config on top,
+    then all checks. Snakemake's own YAML reading is replaced: it allows duplicate keys and reads 1e-3
+    as a string."""
+    files = [str(f) for f in workflow.configfiles] or [DEFAULT_CONFIG]
+    config.clear()
+    for path in files:
+        content = load_yaml(path)
+        check_not_empty(content, path)
+        update_config(config, content)
+    update_config(config, dict(getattr(workflow.config_settings, "config", None) or {}))
+    plan = validate_config(config, SCHEMA, cache_dir=CHECK_CACHE, where=", ".join(files))
+    clash = sorted(set(config["studies"]) & set(RULES))
+    if clash:
+        raise SnnRobustError(f"config studies: study id {clash[0]!r} is a rule name; choose another id")
+    return plan
+
+
 try:
-    validate_config(config, SCHEMA)
+    PLAN = _load_plan()
 except SnnRobustError as exc:
     sys.exit(f"snnrobust: error: {exc}")
 
+STUDIES = list(config["studies"])
+STUDY_FILES = {study: PLAN.study_files(study) for study in STUDIES}
+
 
 wildcard_constraints:
-    dataset="|".join(config["datasets"]),
-    model="|".join(config["models"]),
-    method="|".join(config["methods"]),
-    attack="|".join(config["attacks"]),
+    dataset=PLAN.constraint(config["datasets"]),
+    model=PLAN.constraint(config["models"]),
+    method=PLAN.constraint(config["methods"]),
+    src_model=PLAN.constraint(config["models"]),
+    src_method=PLAN.constraint(config["methods"]),
+    attack=PLAN.constraint(PLAN.attack_variants),
+    analysis=PLAN.constraint(config["analyses"] or ["none"]),
+    study=PLAN.constraint(STUDIES),
     seed=r"\d+",
-    eps=r"[0-9]+(\.[0-9]+)?",
+    src_seed=r"\d+",
+    eps=r"[0-9]+(\.[0-9]+)?(e-?[0-9]+)?",
 
 
-RUN_KEYS = ("dataset", "model", "method", "seed")
+def run_of(wc, prefix=""):
+    """The trained model a job's wildcards address (``src_`` prefix: a transfer's source)."""
+    return Run(dataset=wc.dataset, model=wc[f"{prefix}model"], method=wc[f"{prefix}method"],
+               seed=int(wc[f"{prefix}seed"]))
 
 
-def expand_matrix(matrices, axes):
-    """All combinations of each matrix (dataset × model × ... lists), in config order, deduplicated."""
-    seen = {}
-    for m in matrices:
-        for combo in itertools.product(*(m[a] for a in axes)):
-            seen[combo] = dict(zip(axes, combo))
-    return list(seen.values())
-
-
-def fmt_eps(e):
-    return f"{float(e):g}"
-
-
-TRAIN_RUNS = expand_matrix(config["training"]["experiments"], RUN_KEYS)
-ATTACK_JOBS = [
-    {**job, "eps": fmt_eps(job.pop("eps_255"))}
-    for job in expand_matrix(config["evaluation"]["sweeps"], RUN_KEYS + ("attack", "eps_255"))
-]
-GRAD_RUNS = expand_matrix(config["analysis"]["grad_norms"]["experiments"], RUN_KEYS)
-
-
-def run_path(pattern, job):
-    return pattern.format(**job)
-
-
-def labels(wc):
-    return {"dataset": wc.dataset, "model": wc.model, "method": wc.method, "seed": int(wc.seed)}
+def as_json(spec):
+    return json.dumps(spec, sort_keys=True)
 
 
 def train_spec(wc):
     """Everything a trained model depends on; a change here (and only here) retrains it."""
-    model = config["models"][wc.model]
-    method = config["methods"][wc.method]
-    return json.dumps({
-        "model": {"arch": model["arch"], "options": model.get("options", {})},
-        "method": {"name": method["name"], "options": method.get("options", {})},
-        "train": {**config["training"]["defaults"], "seed": int(wc.seed)},
-        "labels": labels(wc),
-    }, sort_keys=True)
+    return as_json(PLAN.train_spec(run_of(wc)))
+
+
+def train_resource(name, default):
+    """A train job's scheduler resource from its recipe (training.defaults/recipes ... resources)."""
+    return lambda wc: PLAN.train_resources(run_of(wc)).get(name, default)
 
 
 def attack_spec(wc):
-    atk = config["attacks"][wc.attack]
-    ev = config["evaluation"]
-    spec = {
-        "attack": {"name": atk["name"], "options": atk.get("options", {})},
-        "eps": float(wc.eps) / 255.0,
-        "n_eval": ev["n_eval"],
-        "batch_size": ev["batch_size"],
-        "seed": int(wc.seed),
-        "labels": {**labels(wc), "attack": wc.attack},
-    }
-    if "surrogate" in atk:
-        spec["surrogate"] = atk["surrogate"]
-    return json.dumps(spec, sort_keys=True)
+    return as_json(PLAN.attack_spec((run_of(wc), wc.attack, wc.eps)))
 
 
-def grad_spec(wc):
-    g = config["analysis"]["grad_norms"]
-    return json.dumps({
-        "kind": "grad_norms", "n_eval": g["n_eval"], "batch_size": g["batch_size"],
-        "zero_tol": g["zero_tol"], "labels": labels(wc),
-    }, sort_keys=True)
+def transfer_spec(wc):
+    return as_json(PLAN.transfer_spec((run_of(wc), run_of(wc, "src_"), wc.attack, wc.eps)))
+
+
+def analysis_spec(wc):
+    return as_json(PLAN.analysis_spec((run_of(wc), wc.analysis)))
 
 
 def data_spec(wc):
     """Data options, with {shared_data} / {raw} in strings filled from config `paths`."""
     opts = config["datasets"][wc.dataset].get("options", {})
     paths = config["paths"]
-    return json.dumps({k: v.format(**paths) if isinstance(v, str) else v for k, v in opts.items()}, sort_keys=True)
+    return as_json({k: v.format(**paths) if isinstance(v, str) else v for k, v in opts.items()})
 
 
-def report_spec(kind):
-    rep = config["report"]
-    return json.dumps({
+def report_spec(study, kind):
+    """What a study's tables, figures and page are built from: its report section plus model names."""
+    rep = config["studies"][study]["report"]
+    return as_json({
+        **rep,
         "kind": kind,
-        "paper_table": rep.get("paper_table"),
-        "stand_ins": rep.get("stand_ins", {}),
-        "method_map": rep.get("method_map", {}),
-        "attack_map": rep.get("attack_map", {}),
-        "dataset_names": rep.get("dataset_names", {}),
+        "study": study,
+        "scale": config["scale"],
+        "paper_table": next((t for t, view in rep.get("slots", {}).items() if view == kind), None),
         "arch_map": {k: v["paper_name"] for k, v in config["models"].items() if "paper_name" in v},
         "stand_in_models": sorted(k for k, v in config["models"].items() if v.get("stand_in")),
+    })
+
+
+def page_spec(study):
+    rep = config["studies"][study]["report"]
+    return as_json({
+        **rep,
+        "study": study,
         "scale": config["scale"],
-    }, sort_keys=True)
+        "arch_map": {k: v["paper_name"] for k, v in config["models"].items() if "paper_name" in v},
+        "stand_in_models": sorted(k for k, v in config["models"].items() if v.get("stand_in")),
+    })
 
 
-ATTACK_RESULTS = [
-    run_path("results/attacks/{dataset}/{model}/{method}/s{seed}/{attack}_eps{eps}.json", j)
-    for j in ATTACK_JOBS
-]
-GRAD_RESULTS = [
-    run_path("results/analysis/{dataset}/{model}/{method}/s{seed}/grad_norms.json", j) for j in GRAD_RUNS
-]
-TRAIN_METRICS = [run_path("results/models/{dataset}/{model}/{method}/s{seed}/metrics.csv", j) for j in TRAIN_RUNS]
+def study_title(study):
+    return config["studies"][study].get("title", study)
 
-FIGURE_INPUTS = {
-    "eps_sweep": ATTACK_RESULTS,
-    "attack_bars": ["results/tables/attacks.csv"],
-    "grad_norms": GRAD_RESULTS,
-    "training_curves": TRAIN_METRICS,
-}
+
+#: Table kind → the result files of a study it is built from.
+TABLE_INPUTS = {"attacks": "attacks", "transfer": "transfer", "grad_norms": "analyses", "training": "training"}
+#: Figure kind → (result files kind, or a table it is drawn from).
+FIGURE_INPUTS = {"eps_sweep": "attacks", "attack_bars": "table:attacks", "grad_norms": "analyses",
+                 "training_curves": "training"}
+
+
+def study_tables(study):
+    files = STUDY_FILES[study]
+    return [t for t, kind in TABLE_INPUTS.items() if files[kind]]
+
+
+def study_figures(study):
+    files = STUDY_FILES[study]
+    return [f for f, kind in FIGURE_INPUTS.items() if files[kind.removeprefix("table:")]]
+
+
+def table_inputs(wc):
+    return STUDY_FILES[wc.study][TABLE_INPUTS[wc.table]]
+
+
+def figure_inputs(wc):
+    kind = FIGURE_INPUTS[wc.figure]
+    if kind.startswith("table:"):
+        return [f"results/tables/{wc.study}/{kind.removeprefix('table:')}.csv"]
+    return STUDY_FILES[wc.study][kind]
+
+
+def study_targets(study):
+    """Everything one study builds: its tables, figures and report page."""
+    return [
+        *(f"results/tables/{study}/{t}.{ext}" for t in study_tables(study) for ext in ("csv", "html")),
+        *(f"results/figures/{study}/{f}.png" for f in study_figures(study)),
+        f"results/pages/{study}.html",
+    ]
+
+
+def requested_targets():
+    """Targets given on the snakemake command line: at parse time Snakemake has not handed them to the
+    workflow yet, so read them from the CLI's parsed arguments up the call stack (empty when not found)."""
+    frame = sys._getframe()
+    while frame is not None:
+        args = frame.f_locals.get("args") if frame.f_globals.get("__name__") == "snakemake.cli" else None
+        if args is not None and hasattr(args, "targets"):
+            return list(args.targets or ())
+        frame = frame.f_back
+    return []
+
+
+def check_targets(rule_names):
+    """A target naming no rule, study or file (a file has a path separator or a dot) is a one-line error."""
+    for target in requested_targets():
+        if target not in rule_names and not set(target) & {os.sep, "."}:
+            sys.exit(f"snnrobust: error: unknown study {target!r}; choose one of: all, {', '.join(STUDIES)}")

@@ -1,30 +1,33 @@
-"""Tables and seaborn figures from the tidy results, registered for `snakemake --report`."""
+"""Per study: tidy tables, seaborn figures and the paper's page, registered for `snakemake --report`
+under one category per study (the paper's title)."""
 
 
 rule table:
     input:
-        lambda wc: {"attacks": ATTACK_RESULTS, "grad_norms": GRAD_RESULTS, "training": TRAIN_METRICS}[wc.table],
+        table_inputs,
     output:
         csv=report(
-            "results/tables/{table}.csv",
+            "results/tables/{study}/{table}.csv",
             caption="../report/table.rst",
-            category="Tables",
+            category=lambda wc: study_title(wc.study),
+            subcategory="Tables",
             labels={"table": "{table}", "format": "csv"},
         ),
         html=report(
-            "results/tables/{table}.html",
+            "results/tables/{study}/{table}.html",
             caption="../report/table.rst",
-            category="Tables",
+            category=lambda wc: study_title(wc.study),
+            subcategory="Tables",
             labels={"table": "{table}", "format": "html"},
         ),
     wildcard_constraints:
-        table="attacks|grad_norms|training",
+        table="|".join(TABLE_INPUTS),
     params:
-        spec=lambda wc: report_spec(wc.table),
+        spec=lambda wc: report_spec(wc.study, wc.table),
     log:
-        "logs/table/{table}.log",
+        "logs/table/{study}/{table}.log",
     benchmark:
-        "results/benchmarks/table/{table}.tsv"
+        "results/benchmarks/table/{study}/{table}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -38,12 +41,13 @@ rule table:
 
 rule figure:
     input:
-        lambda wc: FIGURE_INPUTS[wc.figure],
+        figure_inputs,
     output:
         report(
-            "results/figures/{figure}.png",
+            "results/figures/{study}/{figure}.png",
             caption="../report/figure.rst",
-            category="Figures",
+            category=lambda wc: study_title(wc.study),
+            subcategory="Figures",
             labels={"figure": "{figure}"},
         ),
     wildcard_constraints:
@@ -51,9 +55,9 @@ rule figure:
     params:
         spec=lambda wc: json.dumps({"kind": wc.figure}),
     log:
-        "logs/figure/{figure}.log",
+        "logs/figure/{study}/{figure}.log",
     benchmark:
-        "results/benchmarks/figure/{figure}.tsv"
+        "results/benchmarks/figure/{study}/{figure}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -64,7 +68,33 @@ rule figure:
         "python -m snnrobust figure --inputs {input} --spec {params.spec:q} --out {output} > {log} 2>&1"
 
 
-rule report_inputs:
+rule page:
     input:
-        expand("results/tables/{table}.{ext}", table=["attacks", "grad_norms", "training"], ext=["csv", "html"]),
-        expand("results/figures/{figure}.png", figure=list(FIGURE_INPUTS)),
+        attacks=lambda wc: STUDY_FILES[wc.study]["attacks"],
+        transfer=lambda wc: STUDY_FILES[wc.study]["transfer"],
+        analyses=lambda wc: STUDY_FILES[wc.study]["analyses"],
+        training=lambda wc: STUDY_FILES[wc.study]["training"],
+    output:
+        html=report(
+            "results/pages/{study}.html",
+            caption="../report/page.rst",
+            category=lambda wc: study_title(wc.study),
+            labels={"page": "{study}"},
+        ),
+        csv="results/pages/{study}_claims.csv",
+    params:
+        spec=lambda wc: page_spec(wc.study),
+    log:
+        "logs/page/{study}.log",
+    benchmark:
+        "results/benchmarks/page/{study}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        ENV
+    shell:
+        "python -m snnrobust page --study {wildcards.study} --attacks {input.attacks} --transfer {input.transfer}"
+        " --analyses {input.analyses} --training {input.training} --spec {params.spec:q}"
+        " --out {output.html} --out-csv {output.csv} > {log} 2>&1"

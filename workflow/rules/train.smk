@@ -1,4 +1,7 @@
-"""Training: one job per (dataset, model, method, seed); resumes from its checkpoint if interrupted."""
+"""Training: one job per (dataset, model, method, seed); resumes from its checkpoint if interrupted.
+
+The spec holds the merged training recipe; runtime/mem_mb/gpu come from the recipe's `resources`.
+"""
 
 
 rule train:
@@ -17,12 +20,12 @@ rule train:
         "results/benchmarks/train/{dataset}/{model}/{method}/s{seed}.tsv"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=600,
-        gpu=1 if config["scale"] == "paper" else 0,
+        mem_mb=train_resource("mem_mb", 8000),
+        runtime=train_resource("runtime", 600),
+        gpu=train_resource("gpu", 0),
     conda:
         ENV
     shell:
         "OMP_NUM_THREADS={threads} python -m snnrobust train --data {input.data} --spec {params.spec:q}"
         " --out-model {output.model} --out-metrics {output.metrics} --out-run {output.run}"
-        " --checkpoint {params.checkpoint} > {log} 2>&1"
+        " --checkpoint {params.checkpoint} --no-progress > {log} 2>&1"

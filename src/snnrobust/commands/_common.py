@@ -26,12 +26,11 @@ def _eval_batches(data, n_eval: int | None, batch_size: int):
 
 
 def _surrogate_context(model, surrogate: dict | None):
-    import contextlib
+    """A ``{name, gamma}`` surrogate swap as a context (the model's own surrogates when None): the
+    attacks' ``surrogate`` gradient rule, for verbs that differentiate a model outside an attack."""
+    from snnrobust.attacks import make_gradient_rule
 
-    if not surrogate:
-        return contextlib.nullcontext()
-    from snnrobust.surrogates import use_surrogate
-
-    _check_keys(surrogate, {"name", "gamma"}, "surrogate")
-    return use_surrogate(model, surrogate["name"], float(surrogate.get("gamma", 1.0)))
+    if surrogate is not None and not isinstance(surrogate, dict):
+        raise SnnRobustError(f"surrogate must be a mapping {{name, gamma}}, got {surrogate!r}")
+    return make_gradient_rule({"rule": "surrogate", **surrogate} if surrogate else None).applied(model)
 

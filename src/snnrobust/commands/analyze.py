@@ -1,40 +1,35 @@
-"""Verb `analyze`: gradient analyses of one trained model."""
+"""Verb `analyze`: one registered analysis (``snnrobust.analysis.ANALYSES``) of one trained model."""
 
 from __future__ import annotations
 
 import time
 
-import pandas as pd
-
-from snnrobust.errors import SnnRobustError
 from snnrobust.io import write_json
 from snnrobust.provenance import provenance
-from snnrobust.commands._common import _check_keys, _eval_batches, _surrogate_context
-from snnrobust.commands.models_io import load_trained
+from snnrobust.commands._common import _check_keys, _eval_batches
+
+ANALYZE_SPEC_KEYS = {"analysis", "n_eval", "batch_size", "labels", "device"}
 
 
 def analyze(model_path: str, data_path: str, spec: dict, out: str) -> None:
-    from snnrobust.analysis import grad_fy, gradient_norm_stats
+    """Run ``spec['analysis'] = {name, options}`` (default: grad_norms) on the fixed evaluation subset."""
+    from snnrobust.analysis import ANALYSES
+    from snnrobust.commands.models_io import load_trained
     from snnrobust.data import load_prepared
+    from snnrobust.device import resolve_device
 
-    _check_keys(spec, {"kind", "n_eval", "batch_size", "zero_tol", "surrogate", "labels"}, "analysis spec")
-    kind = spec.get("kind", "grad_norms")
-    if kind != "grad_norms":
-        raise SnnRobustError(f"unknown analysis {kind!r}; choose one of: grad_norms")
+    _check_keys(spec, ANALYZE_SPEC_KEYS, "analysis spec")
+    choice = dict(spec.get("analysis") or {"name": "grad_norms"})
+    _check_keys(choice, {"name", "options"}, "analysis")
+    analysis = ANALYSES.create(choice.get("name", "grad_norms"), **(choice.get("options") or {}))
+    device = resolve_device(spec.get("device", "auto"))
     data = load_prepared(data_path)
-    model, _ = load_trained(model_path)
-    zero_tol = float(spec.get("zero_tol", 0.0))
+    model, _ = load_trained(model_path, data_meta=data.meta)
+    model = model.to(device)
+    batches = [(x.to(device), y.to(device))
+               for x, y in _eval_batches(data, spec.get("n_eval"), int(spec.get("batch_size", 128)))]
     t0 = time.perf_counter()
-    per_sample = []
-    with _surrogate_context(model, spec.get("surrogate")):
-        for x, y in _eval_batches(data, spec.get("n_eval"), int(spec.get("batch_size", 128))):
-            stats = gradient_norm_stats(grad_fy(model, x, y), zero_tol)
-            per_sample.append(pd.DataFrame({k: v.numpy() for k, v in stats.items()}))
-    df = pd.concat(per_sample, ignore_index=True)
-    rows = [
-        {**spec.get("labels", {}), "statistic": name, "mean": float(df[name].mean()),
-         "std": float(df[name].std(ddof=0)), "n": int(len(df)), "zero_tol": zero_tol}
-        for name in ("l0_fraction", "l1", "l2")
-    ]
-    write_json(out, {"rows": rows, "wall_s": time.perf_counter() - t0, "provenance": provenance(spec)})
-
+    rows = analysis(model, batches)
+    labels = {**spec.get("labels", {}), "analysis_name": choice.get("name", "grad_norms")}
+    write_json(out, {"rows": [{**labels, **row} for row in rows], "wall_s": time.perf_counter() - t0,
+                     "device": device.type, "provenance": provenance(spec)})

@@ -1,41 +1,86 @@
-"""Verb `attack`: one attack on one trained model over the fixed evaluation subset."""
+"""Verb `attack`: one attack on one trained model over the fixed evaluation subset, white-box, or
+black-box with adversarial examples made on a source model (``--source-model``)."""
 
 from __future__ import annotations
 
-import torch
+import math
 
+from snnrobust.commands._common import _check_keys, _eval_batches, _take
+from snnrobust.commands.models_io import load_trained
+from snnrobust.errors import SnnRobustError
 from snnrobust.io import write_json
 from snnrobust.provenance import provenance
-from snnrobust.commands._common import _check_keys, _eval_batches, _surrogate_context, _take
-from snnrobust.commands.models_io import load_trained
 
-def attack(model_path: str, data_path: str, spec: dict, out: str, progress: bool = True) -> None:
+SPEC_KEYS = {"attack", "eps", "n_eval", "batch_size", "seed", "labels", "device", "model", "source_labels"}
+SOURCE_LABELS = ("model", "method", "seed")  # copied into the row as source_<key>
+
+
+def _eps(value) -> float:
+    """The spec's ℓ∞ budget: a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise SnnRobustError(f"attack spec eps must be >= 0 (a finite number), got {value!r}")
+    return float(value)
+
+
+def _trained_on(spec: dict) -> str | None:
+    return (spec.get("labels") or {}).get("dataset")
+
+
+def _load_source(path: str, target_path: str, target_spec: dict, data, source_labels: dict, attack):
+    """The source model of a transfer attack: it must be trained on the target's dataset."""
+    from snnrobust.attacks import Transfer
+
+    source, source_spec = load_trained(path, data_meta=data.meta)
+    have, want = _trained_on(source_spec), _trained_on(target_spec)
+    if have != want:
+        raise SnnRobustError(f"source model {path} was trained on dataset {have!r}, "
+                             f"but the target {target_path} on {want!r}")
+    columns = {"threat": "black-box", **{f"source_{k}": source_labels.get(k) for k in SOURCE_LABELS}}
+    return Transfer(attack, source), source, columns
+
+
+def attack(model_path: str, data_path: str, spec: dict, out: str, progress: bool = True,
+           source_model: str | None = None) -> None:
     from snnrobust.attacks import evaluate_attack, make_attack
     from snnrobust.data import load_prepared
+    from snnrobust.device import resolve_device
 
-    _check_keys(spec, {"attack", "eps", "n_eval", "batch_size", "seed", "surrogate", "labels"}, "attack spec")
+    _check_keys(spec, SPEC_KEYS, "attack spec")
     attack_spec = dict(_take(spec, "attack", required=True))
     _check_keys(attack_spec, {"name", "options"}, "attack")
-    eps = float(_take(spec, "eps", required=True))
-    atk = make_attack(_take(attack_spec, "name", required=True), eps=eps, **attack_spec.get("options", {}))
+    eps = _eps(_take(spec, "eps", required=True))
+    atk = make_attack(_take(attack_spec, "name", required=True), eps=eps, **(attack_spec.get("options") or {}))
+    source_labels = _take(spec, "source_labels", {}) or {}
+    if not isinstance(source_labels, dict):
+        raise SnnRobustError(f"source_labels must be a mapping, got {source_labels!r}")
+    device = resolve_device(spec.get("device"))
+    seed = int(spec.get("seed", 0))
     data = load_prepared(data_path)
-    model, train_spec = load_trained(model_path)
-    torch.manual_seed(int(spec.get("seed", 0)))
+    model, train_spec = load_trained(model_path, data_meta=data.meta, expect=spec.get("model"))
+    run, threat = atk, {"threat": "white-box"}
+    if source_model is not None:
+        run, source, threat = _load_source(source_model, model_path, train_spec, data, source_labels, atk)
+        source.to(device)
     batches = _eval_batches(data, spec.get("n_eval"), int(spec.get("batch_size", 128)))
-    with _surrogate_context(model, spec.get("surrogate")):
-        summary = evaluate_attack(model, atk, batches, seed=int(spec.get("seed", 0)), progress=progress)
-    surrogate = spec.get("surrogate") or {}
+    summary = evaluate_attack(model, run, batches, seed=seed, progress=progress, device=device)
+    samples = {key: summary.pop(key) for key in ("clean_correct", "adv_correct")}
     row = {
         **spec.get("labels", {}),
+        **threat,
         "attack_name": atk.name,
         "eps": eps,
         "eps_255": round(eps * 255, 6),
         "steps": getattr(atk, "steps", 1),
         "alpha": getattr(atk, "alpha", None),
         "random_start": getattr(atk, "random_start", False),
-        "surrogate": surrogate.get("name", "train"),
-        "gamma": surrogate.get("gamma"),
+        **atk.columns(),
+        "device": str(device),
         **summary,
     }
-    write_json(out, {"rows": [row], "attack": repr(atk), "provenance": provenance(spec)})
-
+    write_json(out, {
+        "kind": "attack",
+        "rows": [row],
+        "samples": samples,
+        "attack": repr(run),
+        "provenance": {**provenance(spec), "device": str(device)},
+    })

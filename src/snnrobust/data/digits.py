@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
 from snnrobust.data.images import RawImages
 from snnrobust.data.sources import image_source
 from snnrobust.data.transforms import resize_to_uint8
+from snnrobust.options import PositiveInt, Range, Seed
 
 
 @image_source("digits")
-def build_digits(image_size: int = 32, split_seed: int = 0, test_fraction: float = 0.2) -> RawImages:
+def build_digits(image_size: PositiveInt = 32, split_seed: Seed = 0,
+                 test_fraction: Annotated[float, Range(gt=0, lt=1)] = 0.2) -> RawImages:
     """Stratified, seeded train/test split of the 1,797 digits; pixels 0..16 scaled to 0..255."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
+import warnings
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 GRAPH_MASKS = ("train_mask", "val_mask", "test_mask")
+
+
+def import_pyg(module: str) -> ModuleType:
+    """Import a torch_geometric module on first use (PyG is slow to import), hushing the torch.jit
+    deprecation warning PyG itself triggers, so a CLI error stays one line on stderr."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+        return importlib.import_module(module)
 
 
 @dataclass

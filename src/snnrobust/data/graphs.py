@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from snnrobust.data.checksums import verify_sums
-from snnrobust.data.graphdata import RawGraph
+from snnrobust.data.graphdata import RawGraph, import_pyg
 from snnrobust.data.sources import graph_source
 from snnrobust.errors import SnnRobustError
 
@@ -20,9 +20,7 @@ PLANETOID_PARTS = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
 @graph_source("karate")
 def build_karate(n_val: int = 10, split_seed: int = 0) -> RawGraph:
     """Zachary's karate club; PyG's one-node-per-class train mask, the rest split seeded into val/test."""
-    from torch_geometric.datasets import KarateClub
-
-    data = KarateClub()[0]
+    data = import_pyg("torch_geometric.datasets").KarateClub()[0]
     rest = np.flatnonzero(~data.train_mask.numpy())
     if not 0 <= n_val < len(rest):
         raise SnnRobustError(f"n_val={n_val} must be between 0 and {len(rest) - 1}")
@@ -50,8 +48,7 @@ def build_planetoid(root: Path, name: str = "Cora", scratch: Path | None = None,
     name = PLANETOID_NAMES[name.lower()]
     rel = _raw_files(root, name)
     hashes = verify_sums(root, rel) if verify else {}
-    from torch_geometric.datasets import Planetoid
-
+    Planetoid = import_pyg("torch_geometric.datasets").Planetoid
     if scratch is not None:
         scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch, prefix="planetoid.") as tmp:

@@ -1,15 +1,18 @@
-"""Deterministic mini-batches: the order and augmentation depend only on (seed, epoch), so a resumed run
-sees exactly the batches an uninterrupted one would."""
+"""Deterministic batches: the order and augmentation depend only on (seed, epoch), so a resumed run
+sees exactly the batches an uninterrupted one would; feeds give the training loop image mini-batches
+or a full graph, by the data's kind, on the run's device."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
+from torch import nn
 
 from snnrobust.data.transforms import random_crop_flip
 from snnrobust.errors import SnnRobustError
+from snnrobust.registry import Registry
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -44,3 +47,89 @@ class BatchLoader:
             if self.augment:
                 xb = random_crop_flip(xb, gen)
             yield xb, self.y[idx]
+
+
+class OnDevice:
+    """An iterable of (x, y) batches moved to ``device`` as they are drawn (a no-op on CPU)."""
+
+    def __init__(self, batches, device: torch.device):
+        self.batches, self.device = batches, torch.device(device)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for x, y in self.batches:
+            yield x.to(self.device), y.to(self.device)
+
+
+class MaskedNodes(nn.Module):
+    """A node classifier seen as features-in, logits-of-some-nodes-out: ``forward(x) =
+    model(x, edge_index)[mask]``, so the image training loop, its methods and the attacks apply unchanged."""
+
+    def __init__(self, model: nn.Module, edge_index: torch.Tensor, mask: torch.Tensor):
+        super().__init__()
+        self.model, self.edge_index, self.mask = model, edge_index, mask
+        self.spiking, self.T = getattr(model, "spiking", False), getattr(model, "T", 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x, self.edge_index)[self.mask]
+
+
+class ImageFeed:
+    """Image mini-batches for the training loop: shuffled and augmented per (seed, epoch) on the CPU
+    (so the data order does not depend on the device), then moved to ``device``."""
+
+    def __init__(self, data, cfg, device: torch.device):
+        self.data, self.cfg, self.device = data, cfg, torch.device(device)
+
+    def train(self, epoch: int) -> OnDevice:
+        c = self.cfg
+        return OnDevice(self.data.loader("train", c.batch_size, shuffle=True, seed=c.seed, epoch=epoch,
+                                         augment=c.augment, limit=c.train_limit), self.device)
+
+    def test(self, limit: int | None) -> OnDevice:
+        """The first ``limit`` test images, unshuffled (the fixed evaluation subset)."""
+        return OnDevice(self.data.loader("test", self.cfg.eval_batch_size, shuffle=False, seed=self.cfg.seed,
+                                         limit=limit), self.device)
+
+    def view(self, model: nn.Module, split: str) -> nn.Module:
+        return model
+
+
+class GraphFeed:
+    """Full-batch node classification: one batch per epoch holding every node's features; the loss and
+    the scores see only the split's nodes (train or test mask) through ``MaskedNodes``."""
+
+    def __init__(self, data, cfg, device: torch.device):
+        for option, off in (("augment", False), ("train_limit", None), ("eval_limit", None)):
+            if getattr(cfg, option) is not off:
+                raise SnnRobustError(f"train option {option} does not apply to graph data {data.path}")
+        graph = data.graph
+        self.device = torch.device(device)
+        self.x, self.y, self.edge_index = (t.to(self.device) for t in (graph.x, graph.y, graph.edge_index))
+        self.masks = {"train": graph.train_mask.to(self.device), "test": graph.test_mask.to(self.device)}
+
+    def _split(self, split: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [(self.x, self.y[self.masks[split]])]
+
+    def train(self, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return self._split("train")
+
+    def test(self, limit: int | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        if limit is not None:
+            raise SnnRobustError(f"an evaluation limit ({limit}) does not apply to graph data: every test node is scored")
+        return self._split("test")
+
+    def view(self, model: nn.Module, split: str) -> nn.Module:
+        return MaskedNodes(model, self.edge_index, self.masks[split])
+
+
+FEEDS: Registry[Callable] = Registry("data kind")
+FEEDS.register("image")(ImageFeed)
+FEEDS.register("graph")(GraphFeed)
+
+
+def make_feed(data, cfg, device: torch.device | str = "cpu"):
+    """The training loop's view of prepared ``data`` (by its kind), with batches on ``device``."""
+    return FEEDS.get(data.kind)(data, cfg, device)

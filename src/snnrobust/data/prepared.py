@@ -10,13 +10,14 @@ import numpy as np
 import torch
 
 from snnrobust.data.graphdata import GRAPH_MASKS
+from snnrobust.data.images import check_labels, check_pixels
 from snnrobust.data.loader import BatchLoader
 from snnrobust.data.store import read_prepared
 from snnrobust.errors import SnnRobustError
 
 # Required arrays per kind: name → (dtype kind code, ndim).
 _SCHEMA: dict[str, dict[str, tuple[str, int]]] = {
-    "image": {"x_train": ("u", 4), "y_train": ("i", 1), "x_test": ("u", 4), "y_test": ("i", 1)},
+    "image": {"x_train": ("u", 4), "y_train": ("i", 1), "x_test": ("u", 4), "y_test": ("i", 1)},  # HWC never
     "graph": {"x": ("f", 2), "edge_index": ("i", 2), "y": ("i", 1), **{m: ("b", 1) for m in GRAPH_MASKS}},
 }
 _SPLITS = ("train", "test")
@@ -25,20 +26,55 @@ _SPLITS = ("train", "test")
 _META_KEYS = ("num_classes", "in_shape")
 
 
+def _check_image(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Pixels uint8 (N, C, H, W) matching ``in_shape``, labels 1-D integers in [0, num_classes)."""
+    for split in _SPLITS:
+        where = f"prepared data {path} ({split} split)"
+        x = arrays[f"x_{split}"]
+        check_pixels(x, where)
+        check_labels(arrays[f"y_{split}"], meta["num_classes"], where, n=len(x))
+        if list(x.shape[1:]) != list(meta["in_shape"]):
+            raise SnnRobustError(f"{where}: images are {tuple(x.shape[1:])} but meta in_shape is {meta['in_shape']}")
+
+
+def _check_graph(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Finite node features, edges between existing nodes, labels in range, one mask entry per node."""
+    where = f"prepared data {path}"
+    n = len(arrays["x"])
+    if not np.isfinite(arrays["x"]).all():
+        raise SnnRobustError(f"{where}: node features contain NaN or infinite values")
+    edges = arrays["edge_index"]
+    if edges.shape[0] != 2 or (edges.size and (edges.min() < 0 or edges.max() >= n)):
+        raise SnnRobustError(f"{where}: edge_index must be (2, E) with node ids in 0..{n - 1}")
+    check_labels(arrays["y"], meta["num_classes"], where, n=n)
+    for mask in GRAPH_MASKS:
+        if len(arrays[mask]) != n:
+            raise SnnRobustError(f"{where}: {mask} has {len(arrays[mask])} entries for {n} nodes")
+
+
+# Per-kind value checks, run after the schema (dtype family and rank) holds.
+_VALUE_CHECKS = {"image": _check_image, "graph": _check_graph}
+
+
 def _check(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    """Every array the kind needs, with the right dtype family and rank, and the meta keys readers use."""
+    """Every array the kind needs, with the right dtype family and rank, the meta keys readers use, and
+    values that keep the contract (label range, shapes, finiteness)."""
     kind = meta["kind"]
     if kind not in _SCHEMA:
         raise SnnRobustError(f"corrupt prepared data {path}: unknown kind {kind!r}")
     missing = [k for k in _META_KEYS if k not in meta]
     if missing:
         raise SnnRobustError(f"corrupt prepared data {path}: meta lacks {missing[0]!r}")
+    classes = meta["num_classes"]
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+        raise SnnRobustError(f"corrupt prepared data {path}: num_classes must be a positive integer, got {classes!r}")
     for key, (code, ndim) in _SCHEMA[kind].items():
         if key not in arrays:
             raise SnnRobustError(f"corrupt prepared data {path}: missing array {key!r}")
         if arrays[key].dtype.kind != code or arrays[key].ndim != ndim:
             found = f"{arrays[key].dtype} with ndim {arrays[key].ndim}"
             raise SnnRobustError(f"corrupt prepared data {path}: {key} is {found}")
+    _VALUE_CHECKS[kind](path, meta, arrays)
 
 
 @dataclass
@@ -87,6 +123,9 @@ class PreparedData:
         Order (``shuffle``) and augmentation (random crop, pad 4, + horizontal flip) depend only on (seed, epoch).
         """
         x, y = self.split(split)
+        if limit is not None and limit > len(x):
+            raise SnnRobustError(f"asked for {limit} examples of the {split} split of {self.path}, "
+                                 f"which has only {len(x)}")
         return BatchLoader(x, y, batch_size, shuffle, seed, epoch=epoch, augment=augment, limit=limit)
 
     @property

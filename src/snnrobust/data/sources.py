@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from snnrobust.data.graphdata import GraphOptions, finish_graph
 from snnrobust.data.images import ImageOptions, finish_images
-from snnrobust.data.options import coerce_options
+from snnrobust.options import coerce_options
 from snnrobust.data.store import write_prepared
 from snnrobust.errors import SnnRobustError
 from snnrobust.registry import Registry
@@ -60,22 +60,28 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+def check_source_options(source: str, opts: dict[str, Any]) -> tuple[Source, Any, dict[str, Any]]:
+    """(source, its kind's common options, its own options), every name and value checked: a config
+    validator calls this at parse time, ``prepare_dataset`` again before any work."""
+    src = DATASETS.get(source)
+    where = f"data source {src.name!r}"
+    if not isinstance(opts, dict):
+        raise SnnRobustError(f"options of {where} must be a mapping, got {opts!r}")
+    common_names = {f.name for f in fields(src.common)}
+    common = src.common(**coerce_options(src.common, {k: v for k, v in opts.items() if k in common_names}, where))
+    own_opts = {k: v for k, v in opts.items() if k not in common_names}
+    return src, common, coerce_options(src.build, own_opts, where, also_valid=common_names)
+
+
 def prepare_dataset(source: str, out: str | Path, **opts: Any) -> None:
-    """Build ``source`` with ``opts`` and write the prepared .npz ``out``; on any failure ``out`` is absent."""
-    out = Path(out)
+    """Build ``source`` with ``opts`` and write the prepared .npz ``out`` atomically.
+
+    On any failure ``out`` is as it was before: a previous good file stays, and nothing partial appears.
+    """
+    src, common, own = check_source_options(source, opts)
     try:
-        src = DATASETS.get(source)
-        where = f"data source {src.name!r}"
-        common_names = {f.name for f in fields(src.common)}
-        common = src.common(**coerce_options(src.common, {k: v for k, v in opts.items() if k in common_names}, where))
-        own_opts = {k: v for k, v in opts.items() if k not in common_names}
-        own = coerce_options(src.build, own_opts, where, also_valid=common_names)
-        try:
-            raw = src.build(**own)
-            arrays, meta = src.finish(raw, common, src.name, own)
-            write_prepared(out, arrays, meta)
-        except _INPUT_ERRORS as exc:
-            raise SnnRobustError(f"preparing {src.name!r} failed: {_one_line(exc)}") from None
-    except BaseException:
-        out.unlink(missing_ok=True)
-        raise
+        raw = src.build(**own)
+        arrays, meta = src.finish(raw, common, src.name, own)
+        write_prepared(out, arrays, meta)
+    except _INPUT_ERRORS as exc:
+        raise SnnRobustError(f"preparing {src.name!r} failed: {_one_line(exc)}") from None

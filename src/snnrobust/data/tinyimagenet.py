@@ -10,9 +10,9 @@ import numpy as np
 
 from snnrobust.data.checksums import file_digest
 from snnrobust.data.download import download
-from snnrobust.data.images import RawImages
+from snnrobust.data.images import RawImages, to_nchw
 from snnrobust.data.sources import image_source
-from snnrobust.data.transforms import decode_images, hwc_to_chw
+from snnrobust.data.transforms import decode_images
 from snnrobust.errors import SnnRobustError
 
 OFFICIAL_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
@@ -57,7 +57,7 @@ def _val_members(zf: zipfile.ZipFile, top: str, index: dict[str, int]) -> tuple[
 
 
 def _decode(zf: zipfile.ZipFile, names: list[str]) -> np.ndarray:
-    return hwc_to_chw(decode_images(_read(zf, n) for n in names))
+    return to_nchw(decode_images(_read(zf, n) for n in names), "NHWC", zf.filename)
 
 
 @image_source("tinyimagenet")

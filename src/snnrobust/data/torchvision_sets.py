@@ -9,9 +9,8 @@ from urllib.error import URLError
 import numpy as np
 
 from snnrobust.data.checksums import file_digest
-from snnrobust.data.images import RawImages
+from snnrobust.data.images import RawImages, to_nchw
 from snnrobust.data.sources import image_source
-from snnrobust.data.transforms import hwc_to_chw
 from snnrobust.errors import SnnRobustError
 
 DEFAULT_ROOT = Path("data/raw")
@@ -46,8 +45,9 @@ def _load(cls: type, name: str, root: Path) -> RawImages:
         reason = " ".join(str(exc).split())
         raise SnnRobustError(f"{name}: could not download or read {cls.url} into {root}: {reason}") from None
     sha = {cls.filename: file_digest(archive)} if archive.is_file() else {}
-    return RawImages(hwc_to_chw(train.data), np.asarray(train.targets, np.int64),
-                     hwc_to_chw(test.data), np.asarray(test.targets, np.int64),
+    # torchvision keeps CIFAR pixels as (N, 32, 32, 3) uint8.
+    return RawImages(to_nchw(train.data, "NHWC", f"{name} train"), np.asarray(train.targets, np.int64),
+                     to_nchw(test.data, "NHWC", f"{name} test"), np.asarray(test.targets, np.int64),
                      name=name, num_classes=len(train.classes), classes=list(train.classes), source_sha256=sha)
 
 

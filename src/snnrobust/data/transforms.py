@@ -1,4 +1,4 @@
-"""Pixel-level helpers: layout changes, resizing to uint8, JPEG decoding and train-time augmentation."""
+"""Pixel-level helpers: resizing to uint8, JPEG decoding and train-time augmentation."""
 
 from __future__ import annotations
 
@@ -11,11 +11,6 @@ import torch.nn.functional as F
 from PIL import Image
 
 _CHUNK = 1024
-
-
-def hwc_to_chw(x: np.ndarray) -> np.ndarray:
-    """(N,H,W,C) → contiguous (N,C,H,W)."""
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
 def resize_to_uint8(x: np.ndarray, size: int) -> np.ndarray:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch.nn.functional as F
 
 from snnrobust.methods.base import METHODS, Method
+from snnrobust.options import Range
 
 
 @METHODS.register("vanilla")
@@ -13,7 +16,7 @@ class Vanilla(Method):
 
     name = "vanilla"
 
-    def __init__(self, label_smoothing: float = 0.0):
+    def __init__(self, label_smoothing: Annotated[float, Range(ge=0, lt=1)] = 0.0):
         self.label_smoothing = float(label_smoothing)
 
     def loss(self, model, x, y):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from snnrobust.errors import SnnRobustError
 from snnrobust.models.registry import MODELS
+from snnrobust.options import Range
 
 
 class GCN(nn.Module):
@@ -18,7 +21,9 @@ class GCN(nn.Module):
 
     def __init__(self, num_features: int, num_classes: int, hidden: int, dropout: float):
         super().__init__()
-        from torch_geometric.nn import GCNConv  # imported here: PyG is slow to import and only graphs need it
+        from snnrobust.data.graphdata import import_pyg
+
+        GCNConv = import_pyg("torch_geometric.nn").GCNConv  # imported here: PyG is slow and only graphs need it
 
         self.conv1 = GCNConv(num_features, hidden)
         self.conv2 = GCNConv(hidden, num_classes)
@@ -31,7 +36,8 @@ class GCN(nn.Module):
 
 
 @MODELS.register("gcn")
-def gcn(num_classes: int, in_shape: tuple, hidden: int = 16, dropout: float = 0.5) -> nn.Module:
+def gcn(num_classes: int, in_shape: tuple, hidden: Annotated[int, Range(ge=1)] = 16,
+        dropout: Annotated[float, Range(ge=0, lt=1)] = 0.5) -> nn.Module:
     """``in_shape = (num_features,)``."""
     if len(in_shape) != 1:
         raise SnnRobustError(f"gcn needs in_shape=(num_features,), got {tuple(in_shape)}")

@@ -13,6 +13,7 @@ from snnrobust.errors import SnnRobustError
 from snnrobust.models._init import init_weights
 from snnrobust.models.registry import MODELS
 from snnrobust.models.wrapper import ann_arch, spiking_arch
+from snnrobust.options import PositiveFloat
 
 POOL = "A"
 # SR code's "vgg11": not the standard VGG-11 order; 3 pools, so 32×32 ends at 512×4×4 = 8192.
@@ -56,10 +57,10 @@ def vgg(
 def _register_pair(name: str, cfg: Sequence, hidden: Sequence[int]) -> None:
     """Register ``snn_<name>`` (IF neurons) and ``ann_<name>`` (ReLU) from one configuration."""
 
-    def spiking(num_classes, in_shape, neuron, width: float = 1.0):
+    def spiking(num_classes, in_shape, neuron, width: PositiveFloat = 1.0):
         return vgg(num_classes, in_shape, neuron, cfg, hidden, width)
 
-    def ann(num_classes, in_shape, width: float = 1.0):
+    def ann(num_classes, in_shape, width: PositiveFloat = 1.0):
         return vgg(num_classes, in_shape, nn.ReLU, cfg, hidden, width)
 
     spiking.__doc__ = ann.__doc__ = f"VGG {name}: convs {cfg}, hidden FC {hidden}, scaled by width."

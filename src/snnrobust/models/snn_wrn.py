@@ -11,6 +11,7 @@ from snnrobust.models._init import init_weights
 from snnrobust.models.registry import MODELS
 from snnrobust.models.wrapper import _check_int, spiking_arch
 from snnrobust.neuron import NeuronSpec
+from snnrobust.options import PositiveInt
 
 
 class ConvexCombination(nn.Module):
@@ -48,7 +49,7 @@ class PreActBlock(nn.Module):
 
 @MODELS.register("snn_wrn16")
 @spiking_arch
-def snn_wrn16(num_classes, in_shape, neuron, widen: int = 4):
+def snn_wrn16(num_classes, in_shape, neuron, widen: PositiveInt = 4):
     """WRN-16-``widen``: stem conv 16, three groups of 2 blocks (16w, 32w, 64w), BN → IF → GAP → FC."""
     widen = _check_int("widen", widen)
     widths = [16, 16 * widen, 32 * widen, 64 * widen]

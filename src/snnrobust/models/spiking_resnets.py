@@ -1,21 +1,22 @@
 """SEW-ResNet and Spiking-ResNet 18/34/50 built from spikingjelly's model zoo, with a choice of
-stem (CIFAR 3×3 s1 without max-pool, or spikingjelly's ImageNet stem) and of pooling (max, or avg
-of the same geometry on both families, unlike the released trail code)."""
+stem (CIFAR 3×3 s1 without max-pool, or spikingjelly's ImageNet stem) and of pooling (every
+fixed-window pool max, or avg of the same geometry, on both families, unlike the released trail code)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Literal
 
 from spikingjelly.activation_based import layer
 from spikingjelly.activation_based.model import sew_resnet, spiking_resnet
 from torch import nn
 
+from snnrobust.errors import SnnRobustError
 from snnrobust.models.registry import MODELS
 from snnrobust.models.wrapper import spiking_arch
 from snnrobust.registry import Registry
 
 STEMS: Registry[Callable[[nn.Module, int], None]] = Registry("stem")
-POOLINGS: Registry[Callable[[nn.Module], None]] = Registry("pooling")
+POOLINGS: Registry[Callable[[nn.Module], nn.Module]] = Registry("pooling")
 
 
 def _stem_conv(net: nn.Module, conv: nn.Module) -> None:
@@ -37,31 +38,50 @@ def imagenet_stem(net: nn.Module, in_channels: int) -> None:
         _stem_conv(net, layer.Conv2d(in_channels, net.conv1.out_channels, 7, 2, 3, bias=False))
 
 
+# Fixed-window pools are what the pooling option sets; the global average pool before the classifier
+# is the head of every variant (max- and avg-pool models of the trail paper alike), never swapped.
+LOCAL_POOLS = (nn.MaxPool2d, nn.AvgPool2d)
+
+
 @POOLINGS.register("max")
-def keep_max(net: nn.Module) -> None:
-    """Keep the max-pools."""
+def max_pool(pool: nn.Module) -> nn.Module:
+    """A max-pool with the same kernel, stride and padding."""
+    return layer.MaxPool2d(pool.kernel_size, pool.stride, pool.padding)
 
 
 @POOLINGS.register("avg")
-def max_to_avg(net: nn.Module) -> None:
-    """Replace every MaxPool2d by an AvgPool2d with the same kernel, stride and padding."""
-    for parent in list(net.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.MaxPool2d):
-                pool = layer.AvgPool2d(child.kernel_size, child.stride, child.padding)
-                setattr(parent, name, pool)
+def avg_pool(pool: nn.Module) -> nn.Module:
+    """An average pool with the same kernel, stride and padding (the trail paper's Eq. 7 gradient)."""
+    return layer.AvgPool2d(pool.kernel_size, pool.stride, pool.padding)
+
+
+def set_pooling(net: nn.Module, pooling: str, where: str) -> None:
+    """Make every fixed-window pool of ``net`` a ``pooling`` pool; a request that would replace
+    nothing (the model has no such pool, e.g. under the CIFAR stem) is an error, so a max-vs-avg
+    comparison can never compare two equal models."""
+    make = POOLINGS.get(pooling)
+    pools = [(parent, name, child) for parent in list(net.modules())
+             for name, child in parent.named_children() if isinstance(child, LOCAL_POOLS)]
+    if not pools:
+        raise SnnRobustError(f"option pooling={pooling!r} replaces nothing: {where} has no pooling layer "
+                             "(use stem='imagenet' for the stem max-pool)")
+    for parent, name, child in pools:
+        setattr(parent, name, make(child))
 
 
 def _family(constructor: Callable[..., nn.Module], **extra) -> Callable[..., nn.Module]:
-    def build(num_classes, in_shape, neuron, stem: str = "cifar", pooling: str = "max"):
+    def build(num_classes, in_shape, neuron, stem: Literal["cifar", "imagenet"] = "cifar",
+              pooling: Literal["max", "avg"] | None = None):
         net = constructor(
             spiking_neuron=neuron.cls, num_classes=num_classes, **extra, **neuron.kwargs
         )
         STEMS.get(stem)(net, in_shape[0])
-        POOLINGS.get(pooling)(net)
+        if pooling is not None:
+            set_pooling(net, pooling, f"{constructor.__name__} with stem {stem!r}")
         return net
 
-    build.__doc__ = f"spikingjelly {constructor.__name__} with options stem and pooling."
+    build.__doc__ = (f"spikingjelly {constructor.__name__} with options stem and pooling (None: the pools "
+                     "the stem builds, max under imagenet, none under cifar).")
     return spiking_arch(build)
 
 

@@ -1,9 +1,15 @@
 """Pixel-in, logits-out wrappers: normalisation and input encoding live inside the model, and an
 SNN starts every forward from a reset state, so no caller can leak membrane state between inputs.
 
+SNNs normalise *before* the encoder (pixels → normalise → encode → backbone), so an encoder sees
+normalised images and a phase encoder, which reads raw pixel bytes, is used with ``normalize: false``.
+``SpikingClassifier.encode`` / ``forward_encoded`` split the forward at the encoded tensor for
+spike-space attacks.
+
 ``spiking_arch`` / ``ann_arch`` turn a backbone builder into a registered model factory that takes
-the common options (``mean``/``std``; for SNNs also ``T``, ``encoder``, ``encoder_opts``,
-``surrogate``, ``gamma``, ``detach_reset``, ``neuron``) plus the builder's own keyword options.
+the common options (``mean``/``std``/``normalize``; for SNNs also ``T``, ``encoder``,
+``encoder_opts``, ``surrogate``, ``gamma``, ``detach_reset``, ``neuron``) plus the builder's own
+keyword options.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from snnrobust.errors import SnnRobustError
 from snnrobust.neuron import NeuronSpec
 from snnrobust.surrogates import make_surrogate
 
-NORM_OPTIONS = {"mean": None, "std": None}
+# normalize=False applies no mean/std even when given (the papers that feed raw [0, 1] inputs).
+NORM_OPTIONS = {"mean": None, "std": None, "normalize": True}
 SNN_OPTIONS = {
     "T": 4,
     "encoder": "direct",
@@ -55,6 +62,19 @@ class Normalize(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std if self.active else x
 
+    def bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The range of normalised pixels: the image of [0, 1] per channel ([C, 1, 1], or scalars)."""
+        if not self.active:
+            return torch.tensor(0.0), torch.tensor(1.0)
+        return (0.0 - self.mean) / self.std, (1.0 - self.mean) / self.std
+
+
+def make_normalize(mean, std, normalize, channels: int) -> Normalize:
+    """``Normalize(mean, std)``, or the identity when ``normalize`` is false."""
+    if not isinstance(normalize, bool):
+        raise SnnRobustError(f"option normalize must be true or false, got {normalize!r}")
+    return Normalize(mean, std, channels) if normalize else Normalize(None, None, channels)
+
 
 class ImageClassifier(nn.Module):
     """ANN: pixels [B, C, H, W] in [0, 1] → normalise → backbone → logits [B, K]."""
@@ -72,22 +92,42 @@ class ImageClassifier(nn.Module):
 
 
 class SpikingClassifier(nn.Module):
-    """SNN: pixels → encode to [T, B, ...] → normalise each step → multi-step backbone →
-    logits averaged over T; every forward starts from the reset state."""
+    """SNN: pixels → normalise → encode to [T, B, ...] → multi-step backbone → logits averaged
+    over T; every forward starts from the reset state.
+
+    ``forward(x) == forward_encoded(encode(x))``. The output summed over T (the SR paper's spike
+    counts) is ``T · forward(x)``, so no separate method is kept for it.
+    """
 
     spiking = True
 
-    def __init__(self, backbone: nn.Module, encoder: nn.Module, normalize: nn.Module, T: int):
+    def __init__(self, backbone: nn.Module, encoder: nn.Module, normalize: Normalize, T: int):
         super().__init__()
+        if normalize.active and getattr(encoder, "reads_raw_pixels", False):
+            raise SnnRobustError(
+                f"encoder {type(encoder).__name__} reads raw pixels in [0, 1]: set normalize: false"
+            )
         self.T = T
         self.encoder = encoder
         self.normalize = normalize
         self.backbone = backbone
         functional.set_step_mode(self.backbone, "m")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixels [B, ...] → the encoded input sequence [T, B, ...] the backbone reads (stateless)."""
+        return self.encoder(self.normalize(x))
+
+    def forward_encoded(self, s: torch.Tensor) -> torch.Tensor:
+        """Encoded sequence [T, B, ...] → logits [B, K] (time-mean), from the reset state."""
         functional.reset_net(self.backbone)
-        return self.backbone(self.normalize(self.encoder(x))).mean(0)
+        return self.backbone(s).mean(0)
+
+    def encoded_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(lo, hi) of the values an encoded input can take, broadcastable to [T, B, ...]."""
+        return self.encoder.bounds(*self.normalize.bounds())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_encoded(self.encode(x))
 
 
 def _own_options(builder: Callable, skip: int) -> dict:
@@ -106,9 +146,9 @@ def ann_arch(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     """builder(num_classes, in_shape, **own) → [B, ...] → [B, K] backbone, as a model factory."""
     own = _own_options(builder, 2)
 
-    def factory(num_classes: int, in_shape: tuple, mean=None, std=None, **opts) -> nn.Module:
+    def factory(num_classes: int, in_shape: tuple, mean=None, std=None, normalize=True, **opts) -> nn.Module:
         backbone = builder(num_classes, in_shape, **opts)
-        return ImageClassifier(backbone, Normalize(mean, std, in_shape[0]))
+        return ImageClassifier(backbone, make_normalize(mean, std, normalize, in_shape[0]))
 
     factory.options = {**NORM_OPTIONS, **own}
     factory.__doc__ = builder.__doc__
@@ -124,7 +164,7 @@ def spiking_arch(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         o = {**NORM_OPTIONS, **SNN_OPTIONS, **opts}
         T = _check_int("T", o.pop("T"))
         encoder = make_encoder(o.pop("encoder"), T, **(o.pop("encoder_opts") or {}))
-        normalize = Normalize(o.pop("mean"), o.pop("std"), in_shape[0])
+        normalize = make_normalize(o.pop("mean"), o.pop("std"), o.pop("normalize"), in_shape[0])
         spec = NeuronSpec(
             o.pop("neuron"),
             surrogate_function=make_surrogate(o.pop("surrogate"), o.pop("gamma")),

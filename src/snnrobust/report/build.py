@@ -47,45 +47,34 @@ def training_view(df: pd.DataFrame, spec: dict | None = None) -> pd.DataFrame:
 
 
 def build_table(rows: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    """The table of one result kind; attacks are joined with the configured paper table."""
+    """The table of one result kind; attacks are joined with the configured paper table (``paper_table``),
+    pairing on every key the paper row declares (threat white-box for these attack files, ensemble and other
+    keys from the spec's ``attack_keys`` / ``model_keys`` / ``method_keys``)."""
     kind = spec.get("kind", "attacks")
-    tidy = VIEWS.get(kind)(rows.drop(columns=["source_file"], errors="ignore"), spec)
+    rows = rows.drop(columns=["source_file"], errors="ignore")
+    tidy = VIEWS.get(kind)(rows, spec)
     if kind != "attacks" or not spec.get("paper_table"):
         return tidy
+    from snnrobust.report.reproduced import attack_measurements, with_row_keys
     from snnrobust.report.tables import paper_vs_reproduced
 
-    stand_ins = spec.get("stand_ins", {})
-    rep = tidy.assign(arch=tidy["model"])
+    measured = attack_measurements(rows, "attacks")
+    measured = with_row_keys(measured[measured["metric"] == "accuracy"], spec)
     joined = paper_vs_reproduced(
-        rep, spec["paper_table"], stand_ins={**spec.get("dataset_names", {}), **stand_ins},
-        arch_map=spec.get("arch_map", {}),
-        value_maps={"method": spec.get("method_map", {}), "attack": spec.get("attack_map", {})},
+        measured.assign(arch=measured["model"]), spec["paper_table"], stand_ins=spec.get("stand_ins", {}),
+        arch_map=spec.get("arch_map", {}), stand_in_archs=spec.get("stand_in_models", []),
+        value_maps={"dataset": spec.get("dataset_names", {}), "method": spec.get("method_map", {}),
+                    "attack": spec.get("attack_map", {})},
     )
-    joined = _label_stand_ins(joined, stand_ins, set(spec.get("stand_in_models", [])))
-    return _relevant(joined).rename(columns={"arch": "model", "paper_arch": "paper_model"})
+    return relevant_rows(joined).rename(columns={"arch": "model", "paper_arch": "paper_model"})
 
 
-def _label_stand_ins(joined: pd.DataFrame, stand_ins: dict, stand_in_models: set) -> pd.DataFrame:
-    """Mark rows computed on stand-in data or a stand-in model (not mere renamings like cifar10 → CIFAR-10)."""
-
-    def label(row) -> str:
-        parts = []
-        if row.get("dataset") in stand_ins:
-            parts.append(f"{row['dataset']} → {row['paper_dataset']}")
-        if row.get("arch") in stand_in_models:
-            parts.append(f"{row['arch']} → {row['paper_arch']}")
-        return "; ".join(parts)
-
-    labels = joined.apply(label, axis=1) if len(joined) else pd.Series(dtype=object)
-    return joined.assign(stand_in_for=labels, stand_in=labels.ne(""))
-
-
-def _relevant(joined: pd.DataFrame) -> pd.DataFrame:
+def relevant_rows(joined: pd.DataFrame) -> pd.DataFrame:
     """Reproduced rows, plus the paper rows of the (dataset, arch, method) settings that were reproduced."""
     ran = joined["reproduced"].notna()
     cols = [c for c in ("paper_dataset", "paper_arch", "paper_method") if c in joined]
     settings = joined.loc[ran, cols].drop_duplicates()
-    paper_only = joined[~ran].merge(settings, on=cols, how="inner")
+    paper_only = joined[~ran].merge(settings, on=cols, how="inner") if cols else joined[~ran]
     return pd.concat([joined[ran], paper_only], ignore_index=True)
 
 

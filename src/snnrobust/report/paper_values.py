@@ -2,12 +2,15 @@
 
 Each YAML file holds ``paper: {id, title, source_file}`` and ``tables: {<paper>_tableN: {caption, section,
 columns, notes?, defaults?, rows}}``; a row is one printed number (``value``) plus the keys that locate it
-(dataset, arch, method, threat, attack, eps as printed, steps, metric, unit, note, ...). ``defaults`` hold keys
-shared by every row of a table. Files are validated on load so a typo fails in one line, not in a plot.
+(dataset, arch, method, threat, attack, ensemble, eps as printed, steps, pooling, metric, unit, note, ...).
+``defaults`` hold keys shared by every row of a table. Optional ``figures`` (``<paper>_figureN: {caption,
+section, illustration?}``: slots without printed numbers), ``vocabulary`` (extra method/attack/metric terms)
+and ``claims`` (see ``claims.py``). Files are validated on load so a typo fails in one line, not in a plot.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import re
@@ -21,7 +24,12 @@ from snnrobust.errors import SnnRobustError
 
 #: Key columns in display order; tables may add their own keys (iteration, layer, rho, ...), appended after.
 KEYS = ("dataset", "arch", "method", "threat", "attack", "eps", "steps", "metric", "value", "unit", "note")
+#: Row columns that describe a printed number rather than locate it; every other column is a pairing key.
+NON_KEYS = ("paper", "table", "value", "unit", "note", "label")
 _TABLE_FIELDS = {"caption", "section", "columns", "notes", "defaults", "rows"}
+_FIGURE_FIELDS = {"caption", "section", "notes", "illustration"}
+_DOC_FIELDS = {"paper", "tables", "figures", "vocabulary", "claims"}
+VOCABULARY_KEYS = ("method", "attack", "metric")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -93,15 +101,39 @@ def _table_rows(paper: str, table_id: str, table: Any, where: str) -> list[dict]
     return rows
 
 
-def _read(paper: str, resource: Any) -> list[dict]:
-    """Parse and validate one paper file into row dicts."""
-    where = resource.name
+def _check_figures(paper: str, figures: Any, where: str) -> None:
+    """Figure slots: ``<paper>_figureN: {caption, section, illustration?}``."""
+    if not isinstance(figures, dict):
+        _fail(where, "figures must be a mapping")
+    for fig_id, fig in figures.items():
+        if not str(fig_id).startswith(f"{paper}_figure"):
+            _fail(f"{where} {fig_id}", f"figure id must start with '{paper}_figure'")
+        if not isinstance(fig, dict) or {"caption", "section"} - fig.keys() or fig.keys() - _FIGURE_FIELDS:
+            _fail(f"{where} {fig_id}", f"needs caption and section, may have {sorted(_FIGURE_FIELDS)}")
+
+
+def _check_vocabulary(vocabulary: Any, where: str) -> None:
+    if not isinstance(vocabulary, dict) or set(vocabulary) - set(VOCABULARY_KEYS) or not all(
+            isinstance(v, list) for v in vocabulary.values()):
+        _fail(where, f"vocabulary must map some of {list(VOCABULARY_KEYS)} to lists of terms")
+
+
+def _document(paper: str, resource: Any) -> dict:
+    """Parse and validate one paper file (the table rows, figures and vocabulary; claims in claims.py)."""
+    text = resource.read_text(encoding="utf-8")
+    return _parse(paper, resource.name, text)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse(paper: str, where: str, text: str) -> dict:
     try:
-        doc = yaml.load(resource.read_text(encoding="utf-8"), Loader=_Loader)
+        doc = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise SnnRobustError(f"paper values {where}: invalid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("paper"), dict) or not isinstance(doc.get("tables"), dict):
         _fail(where, "needs a 'paper' mapping and a 'tables' mapping")
+    if doc.keys() - _DOC_FIELDS:
+        _fail(where, f"unknown top-level fields {sorted(doc.keys() - _DOC_FIELDS)}")
     meta = doc["paper"]
     if {"id", "title", "source_file"} - meta.keys():
         _fail(where, "paper needs id, title and source_file")
@@ -110,7 +142,14 @@ def _read(paper: str, resource: Any) -> list[dict]:
     rows = []
     for table_id, table in doc["tables"].items():
         rows += _table_rows(paper, str(table_id), table, f"{where} {table_id}")
-    return rows
+    _check_figures(paper, doc.get("figures") or {}, where)
+    _check_vocabulary(doc.get("vocabulary") or {}, where)
+    return {**doc, "rows": rows}
+
+
+def _read(paper: str, resource: Any) -> list[dict]:
+    """Parse and validate one paper file into row dicts."""
+    return _document(paper, resource)["rows"]
 
 
 def _tidy(rows: list[dict]) -> pd.DataFrame:
@@ -144,8 +183,39 @@ def table_meta(table_id: str) -> dict:
     paper = table_id.split("_table")[0]
     if paper not in _files():
         raise SnnRobustError(f"unknown table {table_id!r}; choose one of: {', '.join(list_tables())}")
-    doc = yaml.load(_files()[paper].read_text(encoding="utf-8"), Loader=_Loader)
+    doc = _document(paper, _files()[paper])
     if table_id not in doc["tables"]:
         raise SnnRobustError(f"unknown table {table_id!r}; choose one of: {', '.join(doc['tables'])}")
     meta = {k: v for k, v in doc["tables"][table_id].items() if k not in ("rows", "defaults")}
     return {"paper": paper, "title": doc["paper"]["title"], "notes": [], **meta}
+
+
+def paper_document(paper: str) -> dict:
+    """The validated YAML document of one paper (``paper``, ``tables``, ``figures``, ``vocabulary``, ``claims``)."""
+    files = _files()
+    if paper not in files:
+        raise SnnRobustError(f"unknown paper {paper!r}; choose one of: {', '.join(sorted(files))}")
+    return _document(paper, files[paper])
+
+
+def list_slots(paper: str) -> list[dict]:
+    """Every table and figure of a paper in order: ``{id, kind, caption, section, illustration}``."""
+    doc = paper_document(paper)
+    tables = [{"id": t, "kind": "table", "caption": v["caption"], "section": str(v["section"]), "illustration": False}
+              for t, v in doc["tables"].items()]
+    figures = [{"id": f, "kind": "figure", "caption": v["caption"], "section": str(v["section"]),
+                "illustration": bool(v.get("illustration", False))} for f, v in (doc.get("figures") or {}).items()]
+    return tables + figures
+
+
+def paper_vocabulary(paper: str) -> dict[str, set[str]]:
+    """The method, attack and metric terms a paper's rows and declared vocabulary use (case-folded)."""
+    doc = paper_document(paper)
+    terms: dict[str, set[str]] = {k: set() for k in VOCABULARY_KEYS}
+    for row in doc["rows"]:
+        for key in VOCABULARY_KEYS:
+            if key in row:
+                terms[key].add(str(row[key]).casefold())
+    for key, extra in (doc.get("vocabulary") or {}).items():
+        terms[key] |= {str(t).casefold() for t in extra}
+    return terms

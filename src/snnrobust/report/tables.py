@@ -7,52 +7,13 @@ the output keeps both names so a reader never mistakes a stand-in number for a l
 from __future__ import annotations
 
 import html
-import numbers
 from typing import Mapping, Sequence
 
 import pandas as pd
 
 from snnrobust.errors import SnnRobustError
+from snnrobust.report.pairing import key_columns, pair, translate
 from snnrobust.report.paper_values import load_paper_values, parse_eps
-
-#: Columns that locate a number; those a table never sets are dropped per table.
-DEFAULT_KEYS = ("dataset", "arch", "method", "threat", "attack", "eps", "steps", "metric")
-#: Values assumed for key columns the reproduced frame lacks (applied to attacked rows, not to clean ones).
-ASSUMED = {"threat": "white-box"}
-_MISSING = "<missing>"
-
-
-def _comparable(value: object) -> str:
-    """One matchable spelling: numbers as floats (10 == 10.0), text stripped and case-folded."""
-    if pd.isna(value):
-        return _MISSING
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return repr(float(value))
-    return str(value).strip().casefold()
-
-
-def _clean(frame: pd.DataFrame, names: Mapping[str, str]) -> pd.Series:
-    """Rows measuring clean accuracy (attack 'clean' in the paper's vocabulary)."""
-    if "attack" not in names or names["attack"] not in frame:
-        return pd.Series(False, index=frame.index)
-    return frame[names["attack"]].map(_comparable).eq("clean")
-
-
-def _match_columns(frame: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
-    """Comparable forms of the keys (``names``: key → column in the paper's vocabulary); eps is parsed
-    ("8/255" == 0.0314) and clean rows count as eps 0, steps 0 whatever either side wrote there."""
-    clean = _clean(frame, names)
-    out = {}
-    for key, name in names.items():
-        col = frame[name].astype(object)
-        if key == "eps":
-            col = col.map(lambda v: round(parse_eps(v), 6) if pd.notna(v) else v)
-        elif key == "steps":
-            col = pd.to_numeric(col, errors="coerce").astype(object)
-        if key in ("eps", "steps"):
-            col = col.where(~clean, 0)
-        out[f"_m_{key}"] = col.map(_comparable)
-    return pd.DataFrame(out, index=frame.index)
 
 
 def _paper_table(table_id: str) -> pd.DataFrame:
@@ -63,14 +24,17 @@ def _paper_table(table_id: str) -> pd.DataFrame:
     return values[values["table"] == table_id].dropna(axis=1, how="all").reset_index(drop=True)
 
 
-def _stand_in_label(rep: pd.DataFrame, mapped: Sequence[str]) -> pd.Series:
-    """'digits → CIFAR-10; vgg_small → VGG-11' for rows whose mapped keys differ, else ''."""
-    label = pd.Series("", index=rep.index, dtype=object)
-    for key in mapped:
-        ours, theirs = rep[key].astype(str), rep[f"paper_{key}"].astype(str)
-        part = (ours + " → " + theirs).where(ours != theirs, "")
-        label = (label + "; " + part).where(label.ne("") & part.ne(""), label + part)
-    return label
+def _stand_in_label(rows: pd.DataFrame, stand_ins: Mapping[str, str], stand_in_archs: set) -> pd.Series:
+    """'digits → CIFAR-10; vgg_small → VGG-11' for rows on a stand-in dataset or model, else ''."""
+    parts = []
+    for key, chosen in (("dataset", set(stand_ins)), ("arch", stand_in_archs)):
+        if key in rows and f"paper_{key}" in rows:
+            hit = rows[key].isin(chosen)
+            parts.append((rows[key].astype(str) + " → " + rows[f"paper_{key}"].astype(str)).where(hit, ""))
+    if not parts:
+        return pd.Series("", index=rows.index, dtype=object)
+    joined = pd.concat(parts, axis=1)
+    return joined.apply(lambda r: "; ".join(v for v in r if v), axis=1).astype(object)
 
 
 def _as_eps(col: pd.Series) -> pd.Series:
@@ -82,60 +46,62 @@ def paper_vs_reproduced(
     table_id: str,
     stand_ins: Mapping[str, str] | None = None,
     arch_map: Mapping[str, str] | None = None,
-    keys: Sequence[str] = DEFAULT_KEYS,
     value_maps: Mapping[str, Mapping[str, str]] | None = None,
-    assumed: Mapping[str, object] = ASSUMED,
+    stand_in_archs: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Outer-join reproduced tidy rows (eps as float, value in %) with one paper table.
+    """Outer-join reproduced tidy rows (eps as float, value in %) with one paper table, pairing on every key each
+    paper row declares (see ``pairing``).
 
-    ``stand_ins`` maps reproduced dataset → paper dataset, ``arch_map`` reproduced arch → paper arch,
-    ``value_maps`` any other key (e.g. ``{"method": {"vanilla": "Vanilla"}}``). Matching ignores case and
-    parses printed eps ("8/255"); rows on one side only are kept with NaN on the other. Seeds are averaged
-    (``n``, ``reproduced_std``). Output: keys (mapped ones as reproduced, plus ``paper_<key>``), ``paper``,
-    ``reproduced``, ``diff`` (reproduced − paper), ``stand_in`` (bool), ``stand_in_for`` ("digits → CIFAR-10").
+    ``stand_ins`` maps a stand-in dataset → the paper dataset it stands for, ``arch_map`` reproduced arch → paper
+    arch, ``value_maps`` renames any key (``{"method": {"vanilla": "Vanilla"}, "dataset": {"cifar10": "CIFAR-10"}}``);
+    ``stand_in_archs`` are the reproduced archs that stand in for the paper's (default: every arch ``arch_map``
+    renames). Seeds are averaged (``n``, ``reproduced_std``). Output: keys (mapped ones as reproduced, plus
+    ``paper_<key>``), ``paper``, ``reproduced``, ``diff`` (reproduced − paper; empty on stand-in rows, where a
+    numeric difference means nothing), ``stand_in`` (bool), ``stand_in_for`` ("digits → CIFAR-10").
     """
     paper = _paper_table(table_id)
-    keys = [k for k in keys if k in paper]
-    maps = {"dataset": dict(stand_ins or {}), "arch": dict(arch_map or {}), **(value_maps or {})}
-    mapped = [k for k in keys if k in maps]
-    plain = [k for k in keys if k not in maps]
-    names = {k: f"paper_{k}" if k in mapped else k for k in keys}  # key → column in the paper's vocabulary
-    missing = [c for c in ("value", *keys) if c not in reproduced and (c in mapped or c not in assumed)]
-    if missing:
-        raise SnnRobustError(f"reproduced rows lack column(s) {missing} needed to compare with {table_id}")
+    if "value" not in reproduced:
+        raise SnnRobustError(f"reproduced rows lack column 'value' needed to compare with {table_id}")
+    keys = key_columns(paper)
+    arch_map = dict(arch_map or {})
+    maps = {k: dict(v) for k, v in (value_maps or {}).items()}
+    maps["dataset"] = {**maps.get("dataset", {}), **(stand_ins or {})}
+    maps["arch"] = {**maps.get("arch", {}), **arch_map}
+    mapped = [k for k in keys if k in maps and k in reproduced]
+    plain = [k for k in keys if k not in mapped]
+    archs = set(stand_in_archs) if stand_in_archs is not None else {a for a, b in arch_map.items() if a != b}
 
-    rep = reproduced.assign(**{f"paper_{k}": reproduced[k].map(lambda v, m=maps[k]: m.get(v, v)) for k in mapped})
-    for key in (k for k in plain if k not in rep):  # assumed keys, e.g. threat: white-box on attacked rows
-        rep[key] = pd.Series(assumed[key], index=rep.index, dtype=object).where(~_clean(rep, names))
-    side = paper.drop(columns=["paper", "table"])
-    side = side.rename(columns={"value": "paper", **{k: f"paper_{k}" for k in mapped}})
+    rep = translate(reproduced.assign(value=pd.to_numeric(reproduced["value"], errors="raise")),
+                    {k: maps[k] for k in mapped})
+    groups = [c for c in (*plain, *mapped, *(f"paper_{k}" for k in mapped)) if c in rep]
+    agg = rep.groupby(groups, dropna=False, sort=False).agg(
+        reproduced=("value", "mean"), reproduced_std=("value", "std"), n=("value", "size")).reset_index()
+    vocab = agg.drop(columns=mapped).rename(columns={f"paper_{k}": k for k in mapped})
+    pairs = pair(paper, vocab, keys)
+
+    side = paper.drop(columns=["paper", "table"]).rename(columns={"value": "paper", **{k: f"paper_{k}" for k in mapped}})
     side["_row"] = range(len(side))  # keeps the paper's row order; reproduced-only rows go last
-    match = [f"_m_{k}" for k in keys]
-    side, rep = side.join(_match_columns(side, names)), rep.join(_match_columns(rep, names))
-    if side.duplicated(match).any():
-        raise SnnRobustError(f"keys {keys} do not identify the rows of {table_id} uniquely; add a key column")
-
-    rep["value"] = pd.to_numeric(rep["value"], errors="raise")
-    firsts = {c: (c, "first") for c in (*plain, *(f"paper_{k}" for k in mapped))}
-    agg = rep.groupby(match + mapped, dropna=False, sort=False).agg(
-        reproduced=("value", "mean"), reproduced_std=("value", "std"), n=("value", "size"), **firsts
-    ).reset_index()
-    agg["stand_in_for"] = _stand_in_label(agg, mapped)
-
-    extra = [c for c in side if c not in (*match, *firsts, "paper", "_row")]
-    out = side.merge(agg, on=match, how="outer", suffixes=("", "_rep"), sort=False)
-    for col in firsts:  # the paper's label where the paper has the row, else the reproduced (mapped) one
-        out[col] = out[col].where(out[col].notna(), out.pop(f"{col}_rep"))
+    ours = agg.assign(_rep=range(len(agg)))
+    both = pairs.merge(side, left_on="_paper", right_on="_row").merge(
+        ours, on="_rep", suffixes=("", "_rep")).drop(columns=["_paper", "_rep"])
+    for col in (*plain, *(f"paper_{k}" for k in mapped)):  # the paper's label where the paper row sets it
+        if f"{col}_rep" in both:
+            both[col] = both[col].where(both[col].notna(), both.pop(f"{col}_rep"))
+    paper_only = side[~side["_row"].isin(pairs["_paper"])]
+    rep_only = ours[~ours["_rep"].isin(pairs["_rep"])].drop(columns="_rep")
+    out = pd.concat([both, paper_only, rep_only], ignore_index=True)
+    out = out.sort_values("_row", kind="stable", na_position="last")
     if "eps" in out:
         out["eps"] = _as_eps(out["eps"])
-    out = out.sort_values("_row", kind="stable", na_position="last")
     out["n"] = out["n"].fillna(0).astype(int)
-    out["diff"] = out["reproduced"] - out["paper"]
-    out["stand_in_for"] = out["stand_in_for"].fillna("")
+    out["stand_in_for"] = _stand_in_label(out, stand_ins or {}, archs)
+    out.loc[out["reproduced"].isna(), "stand_in_for"] = ""
     out["stand_in"] = out["stand_in_for"].ne("")
+    out["diff"] = (out["reproduced"] - out["paper"]).where(~out["stand_in"])
+    extra = [c for c in side if c not in (*keys, *(f"paper_{k}" for k in mapped), "paper", "_row")]
     order = [*keys, *(f"paper_{k}" for k in mapped), "paper", "reproduced", "diff", "n", "reproduced_std",
              "stand_in", "stand_in_for", *extra]
-    return out[order].reset_index(drop=True)
+    return out.reindex(columns=order).reset_index(drop=True)
 
 
 def eps_label(eps: float) -> str:

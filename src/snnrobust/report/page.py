@@ -1,0 +1,269 @@
+"""One report page per paper: coverage of its tables and figures, its claims, then paper-vs-reproduced tables.
+
+The page spec is a study's config ``report:`` section (``paper``, ``slots``, ``method_map``, ``attack_map``,
+``dataset_names``, ``stand_ins``, ``claims``) plus ``study``, ``scale``, ``arch_map``, ``stand_in_models`` and the
+``model_keys`` / ``attack_keys`` / ``method_keys`` that give config ids their paper keys. The page is one
+self-contained HTML file (inline CSS, figures as inline PNG, no scripts), fit for the Snakemake report.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from snnrobust.errors import SnnRobustError
+from snnrobust.report.claims import Claim, evaluate, known_keys, load_claims, parse_claims
+from snnrobust.report.paper_values import list_papers, list_slots, paper_document, table_meta
+from snnrobust.report.reproduced import VIEW_KINDS, in_paper_vocabulary, view_rows
+from snnrobust.report.tables import eps_label, paper_vs_reproduced
+
+#: Fields a study's report section may hold.
+SECTION_FIELDS = {"paper", "slots", "method_map", "attack_map", "dataset_names", "stand_ins", "claims",
+                  "model_keys", "attack_keys", "method_keys"}
+#: Fields the page verb adds to the section (from the study and the config's models).
+SPEC_FIELDS = SECTION_FIELDS | {"study", "scale", "arch_map", "stand_in_models", "title"}
+#: The registered figure drawn for a figure slot, by the view that feeds it.
+FIGURE_OF_VIEW = {"attacks": "eps_sweep", "transfer": "eps_sweep", "grad_norms": "grad_norms",
+                  "analyses": "grad_norms", "training": "training_curves"}
+NOT_PRINTED = "not printed"
+REPRODUCED, NO_ROWS, ILLUSTRATION = "reproduced", "no reproduced rows yet", "illustration (nothing to measure)"
+
+
+def _views() -> list[str]:
+    return list(VIEW_KINDS)
+
+
+def validate_report_section(study: str, section: Any) -> None:
+    """One-line error for a report section naming an unknown paper, field, slot (a table or figure the paper
+    values do not have), view, mapped method/attack name or claim term."""
+    where = f"report of study {study!r}"
+    if not isinstance(section, dict):
+        raise SnnRobustError(f"{where}: must be a mapping")
+    unknown = sorted(section.keys() - SPEC_FIELDS)
+    if unknown:
+        raise SnnRobustError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(SECTION_FIELDS))}")
+    paper = section.get("paper")
+    if paper not in list_papers():
+        raise SnnRobustError(f"{where}: paper {paper!r} is not one of {', '.join(list_papers())}")
+    slot_ids = [s["id"] for s in list_slots(paper)]
+    slots = section.get("slots") or {}
+    if not isinstance(slots, dict):
+        raise SnnRobustError(f"{where}: slots must map a table/figure id to a view")
+    for slot, view in slots.items():
+        if slot not in slot_ids:
+            raise SnnRobustError(f"{where}: slot {slot!r} is not a table or figure of paper {paper!r}; "
+                                 f"choose one of: {', '.join(slot_ids)}")
+        if view not in _views():
+            raise SnnRobustError(f"{where}: slot {slot!r} names unknown view {view!r}; choose one of: "
+                                 f"{', '.join(_views())}")
+    from snnrobust.report.paper_values import paper_vocabulary
+
+    vocabulary = paper_vocabulary(paper)
+    for key, field_name in (("method", "method_map"), ("attack", "attack_map")):
+        for ours, theirs in (section.get(field_name) or {}).items():
+            if str(theirs).casefold() not in vocabulary[key]:
+                raise SnnRobustError(f"{where}: {field_name} maps {ours!r} to {theirs!r}, which is no {key} of paper "
+                                     f"{paper!r}; choose one of: {', '.join(sorted(vocabulary[key]))}")
+    parse_claims(section.get("claims") or [], paper, where)
+
+
+@dataclass
+class Page:
+    """A rendered page and its tidy companions (coverage and claims, one row each)."""
+
+    html: str
+    coverage: pd.DataFrame
+    claims: pd.DataFrame
+
+
+def _slot_table(slot: str, rows: pd.DataFrame, spec: Mapping) -> pd.DataFrame:
+    """Paper rows beside the reproduced rows paired with them (stand-in rows carry no difference)."""
+    from snnrobust.report.build import relevant_rows
+
+    maps = {"dataset": dict(spec.get("dataset_names") or {}), "method": dict(spec.get("method_map") or {}),
+            "attack": dict(spec.get("attack_map") or {})}
+    joined = paper_vs_reproduced(rows, slot, stand_ins=spec.get("stand_ins") or {}, arch_map=spec.get("arch_map"),
+                                 value_maps=maps, stand_in_archs=spec.get("stand_in_models") or [])
+    paired = joined["paper"].notna() & joined["reproduced"].notna()
+    return relevant_rows(joined[paired | joined["reproduced"].isna()])
+
+
+def _figure_png(view: str, rows: pd.DataFrame) -> str | None:
+    """The registered figure of a view drawn from its rows, as base64 PNG (None when there is nothing to draw)."""
+    from snnrobust.report.figures import FIGURES
+
+    kind = FIGURE_OF_VIEW[view]
+    data = _figure_data(view, rows)
+    if data.empty:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / f"{kind}.png"
+        FIGURES.get(kind)(data, out)
+        return base64.b64encode(out.read_bytes()).decode("ascii")
+
+
+def _figure_data(view: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """The tidy frame the view's figure expects, from the study's measurements."""
+    if FIGURE_OF_VIEW[view] == "eps_sweep":
+        return rows[(rows["metric"] == "accuracy") & (rows["attack"] != "clean")]
+    return rows
+
+
+def build_page(measurements: pd.DataFrame, spec: Mapping) -> Page:
+    """Coverage, claims and paper-vs-reproduced tables of one study's paper, from its measurements."""
+    paper = spec.get("paper")
+    validate_report_section(str(spec.get("study", paper)), dict(spec))
+    slots = dict(spec.get("slots") or {})
+    coverage, sections = [], []
+    figures: dict[str, str | None] = {}
+    for slot in list_slots(paper):
+        view = slots.get(slot["id"])
+        rows = view_rows(measurements, view)
+        status, count, body = NO_ROWS, 0, ""
+        if slot["illustration"]:
+            status = ILLUSTRATION
+        elif view and slot["kind"] == "table" and not rows.empty:
+            table = _slot_table(slot["id"], rows, spec)
+            count = int(table["reproduced"].notna().sum())
+            status = REPRODUCED if count else NO_ROWS
+            body = _table_section(slot, table) if count else _empty_section(slot)
+        elif view and slot["kind"] == "figure" and not rows.empty:
+            if view not in figures:
+                figures[view] = _figure_png(view, rows)
+            count = len(rows)
+            status = REPRODUCED if figures[view] else NO_ROWS
+            body = _figure_section(slot, figures[view]) if figures[view] else ""
+        coverage.append({"paper": paper, "slot": slot["id"], "kind": slot["kind"], "section": slot["section"],
+                         "view": view or "", "status": status, "reproduced_rows": count, "caption": slot["caption"]})
+        sections.append(body)
+    coverage_df = pd.DataFrame(coverage)
+    claims_df = claim_table(paper, measurements, spec)
+    page = _render(paper, spec, coverage_df, claims_df, [s for s in sections if s])
+    return Page(page, coverage_df, claims_df)
+
+
+def claim_table(paper: str, measurements: pd.DataFrame, spec: Mapping) -> pd.DataFrame:
+    """Every claim of the paper (and of the study) with our verdict and the paper's, one row each."""
+    claims: list[Claim] = load_claims(paper) + parse_claims(spec.get("claims") or [], paper, "report")
+    keys = known_keys(paper)
+    ours = in_paper_vocabulary(measurements, spec)
+    from snnrobust.report.paper_values import load_paper_values
+
+    theirs = load_paper_values(paper)
+    rows = []
+    for claim in claims:
+        mine, printed = evaluate(claim, ours, keys), evaluate(claim, theirs, keys)
+        rows.append({"paper": paper, "claim": claim.id, "text": claim.text, "source": claim.source,
+                     "result": mine.status, "reproduced": mine.detail, "settings": mine.settings,
+                     "left": mine.left, "right": mine.right,
+                     "paper_result": printed.status if printed.settings else NOT_PRINTED,
+                     "paper_values": printed.detail if printed.settings else "the paper prints no values (a figure)"})
+    return pd.DataFrame(rows)
+
+
+_CSS = """body{font-family:sans-serif;margin:1em;max-width:80em}table{border-collapse:collapse;font-size:13px;
+margin-bottom:1em}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f0f0f0}
+td.num{text-align:right}.holds{background:#e3f6e3}.fails{background:#fbe3e3}.not-yet-run{color:#777}
+.coverage{font-size:1.2em;font-weight:bold}img{max-width:100%}"""
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "—" if pd.isna(value) else f"{value:.4g}"
+    return "—" if value is None or (not isinstance(value, str) and pd.isna(value)) else html.escape(str(value))
+
+
+def _html_table(df: pd.DataFrame, css_class: str, status_col: str | None = None) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = []
+    for _, row in df.iterrows():
+        cls = f' class="{row[status_col].replace(" ", "-")}"' if status_col else ""
+        body.append(f"<tr{cls}>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>")
+    return f'<table class="{css_class}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _table_section(slot: dict, table: pd.DataFrame) -> str:
+    """One paper table beside the reproduced rows; the difference column only where some row has one."""
+    shown = table.drop(columns=[c for c in ("reproduced_std", "stand_in") if c in table])
+    if "diff" in shown and shown["diff"].isna().all():
+        shown = shown.drop(columns="diff")
+    shown = shown.dropna(axis=1, how="all")
+    if "eps" in shown:
+        shown = shown.assign(eps=shown["eps"].map(eps_label))
+    meta = table_meta(slot["id"])
+    notes = "".join(f"<li>{html.escape(str(n))}</li>" for n in meta.get("notes", []))
+    return (f'<section class="slot" id="{slot["id"]}"><h3>{html.escape(slot["caption"])}</h3>'
+            f"<p>Section {html.escape(slot['section'])}. Paper values beside the reproduced rows paired on every key "
+            f"the paper row declares; stand-in rows show no difference.</p>"
+            f"{_html_table(shown, 'paper-vs-reproduced')}<ul class='notes'>{notes}</ul></section>")
+
+
+def _empty_section(slot: dict) -> str:
+    return (f'<section class="slot" id="{slot["id"]}"><h3>{html.escape(slot["caption"])}</h3>'
+            f"<p>No reproduced rows yet: no result of this study determines every key of this table's rows.</p>"
+            "</section>")
+
+
+def _figure_section(slot: dict, png: str) -> str:
+    return (f'<section class="slot" id="{slot["id"]}"><h3>{html.escape(slot["caption"])}</h3>'
+            f"<p>Section {html.escape(slot['section'])}: the reproduced counterpart (the paper prints no numbers).</p>"
+            f'<img alt="{slot["id"]}" src="data:image/png;base64,{png}"></section>')
+
+
+def coverage_line(coverage: pd.DataFrame) -> str:
+    """'k of n tables/figures reproduced' (illustrations listed but not counted)."""
+    counted = coverage[coverage["status"] != ILLUSTRATION]
+    done = int((counted["status"] == REPRODUCED).sum())
+    extra = len(coverage) - len(counted)
+    tail = f" ({extra} illustrations listed, nothing to measure)" if extra else ""
+    return f"{done} of {len(counted)} tables/figures reproduced{tail}"
+
+
+def _render(paper: str, spec: Mapping, coverage: pd.DataFrame, claims: pd.DataFrame, sections: list[str]) -> str:
+    title = paper_document(paper)["paper"]["title"]
+    study, scale = spec.get("study", paper), spec.get("scale", "?")
+    stand_in = (f"<p>At the {html.escape(str(scale))} scale some rows run on stand-ins "
+                f"({html.escape(', '.join(f'{a} → {b}' for a, b in (spec.get('stand_ins') or {}).items()) or 'models')}"
+                "): their numbers check the pipeline and the papers' orderings, so the claims carry the result and "
+                "no difference to the paper is shown for them.</p>") if spec.get("stand_ins") or spec.get(
+                "stand_in_models") else ""
+    slots = coverage[["slot", "kind", "section", "view", "status", "reproduced_rows", "caption"]]
+    claim_cols = claims[["claim", "text", "source", "result", "reproduced", "paper_result", "paper_values"]]
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_CSS}</style></head>\n<body><h1>{html.escape(title)}</h1>"
+        f"<p>Study <b>{html.escape(str(study))}</b>, {html.escape(str(scale))} scale.</p>"
+        f'<p class="coverage">{coverage_line(coverage)}</p>{stand_in}'
+        f"<h2>Tables and figures</h2>{_html_table(slots, 'coverage-table')}"
+        f"<h2>Claims</h2><p>Each claim compares two reproduced quantities like for like (same dataset, model, "
+        f"attack settings except what the claim varies); the paper's own values, where printed, give its verdict.</p>"
+        f"{_html_table(claim_cols, 'claims-table', status_col='result')}"
+        f"<h2>Paper vs reproduced</h2>{''.join(sections) or '<p>No reproduced rows yet.</p>'}"
+        "</body></html>\n"
+    )
+
+
+def write_page(study: str, attacks: list[str], transfer: list[str], analyses: list[str], training: list[str],
+               spec: Mapping, out: str, out_csv: str, out_coverage: str | None = None) -> Page:
+    """The `page` verb: check the spec, read the study's results, write the page, its claims CSV and (optionally)
+    its coverage CSV; everything is built in memory first, so a failure leaves no output behind."""
+    from snnrobust.io import atomic_path
+    from snnrobust.report.reproduced import measurements
+
+    spec = {**spec, "study": spec.get("study", study)}
+    validate_report_section(study, spec)
+    page = build_page(measurements(attacks, transfer, analyses, training, spec), spec)
+    with atomic_path(out) as tmp:
+        tmp.write_text(page.html, encoding="utf-8")
+    with atomic_path(out_csv) as tmp:
+        page.claims.to_csv(tmp, index=False, float_format="%.6g")
+    if out_coverage:
+        with atomic_path(out_coverage) as tmp:
+            page.coverage.to_csv(tmp, index=False)
+    return page

@@ -1,0 +1,155 @@
+"""Reproduced result files → one tidy frame of measurements that carries every key a paper row may declare.
+
+Result rows name their model, attack and method by config id; what those ids mean in a paper's terms (pooling,
+T, coding of a model; whether an attack is an ensemble; a method's schedule) comes from the page spec's
+``model_keys`` / ``attack_keys`` / ``method_keys``. The threat model is the row's own ``threat`` if it has one,
+else the file kind's (attack files are white-box, transfer files black-box); a clean row has none.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+
+from snnrobust.errors import SnnRobustError
+
+RUN_KEYS = ("dataset", "model", "method", "seed")
+#: Threat model implied by the kind of result file a row came from.
+THREAT_OF_KIND = {"attacks": "white-box", "transfer": "black-box"}
+#: Cost columns of attack rows, kept as metrics next to accuracy (Spiking-PGD compares them).
+COST_METRICS = ("forward_passes", "backward_passes", "wall_s")
+#: Training metrics.csv columns renamed to the papers' metric names; other numeric columns keep their name.
+TRAINING_ALIASES = {"robust_acc": "robust_accuracy", "epoch_s": "epoch_time"}
+#: Metrics a reproduced frame can hold, besides analysis statistics and method-specific training columns.
+REPRODUCED_METRICS = frozenset({"accuracy", *COST_METRICS, "train_loss", "train_acc", "test_loss", "test_acc",
+                                "robust_accuracy", "epoch_time", "precision", "l0_fraction", "l1", "l2"})
+#: Report views: a slot names one; each takes the measurements of some result kinds (``kind`` column). The
+#: attacks view holds transfer rows too (``threat`` tells them apart), as the papers' tables mix both.
+VIEW_KINDS = {"attacks": ("attacks", "transfer"), "transfer": ("transfer",), "grad_norms": ("analyses",),
+              "analyses": ("analyses",), "training": ("training",)}
+#: Spec entries that attach paper keys to config ids: spec key → the row column holding the id.
+ROW_KEY_SPECS = {"model_keys": "model", "attack_keys": "attack", "method_keys": "method"}
+
+
+def read_result_rows(paths: list[str], what: str) -> pd.DataFrame:
+    """The ``rows`` of result JSON files (or the rows of CSV files), with the source file kept."""
+    frames = []
+    for p in paths:
+        path = Path(p)
+        if not path.is_file():
+            raise SnnRobustError(f"{what} file not found: {path}")
+        try:
+            frame = pd.read_csv(path) if path.suffix == ".csv" else pd.DataFrame(json.loads(path.read_text())["rows"])
+        except (json.JSONDecodeError, KeyError, TypeError, pd.errors.ParserError):
+            raise SnnRobustError(f"not a snnrobust {what} file: {path}") from None
+        frames.append(frame.assign(source_file=str(path)))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def attack_measurements(rows: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Attack or transfer rows → accuracy under attack, the costs as metrics, and one clean row per model run."""
+    if rows.empty:
+        return pd.DataFrame()
+    need = [c for c in (*RUN_KEYS, "attack", "eps", "clean_acc", "robust_acc") if c not in rows]
+    if need:
+        raise SnnRobustError(f"{kind} rows lack column(s) {', '.join(need)}")
+    rows = rows.assign(threat=_threat(rows, kind), steps=rows["steps"] if "steps" in rows else pd.NA)
+    keys = [c for c in rows if c not in ("clean_acc", "robust_acc", "robust_acc_clean_correct", *COST_METRICS,
+                                          "source_file", "n")]
+    attacked = rows[keys].assign(metric="accuracy", value=rows["robust_acc"])
+    costs = [rows[keys].assign(metric=m, value=rows[m]) for m in COST_METRICS if m in rows]
+    clean = (rows.groupby(list(RUN_KEYS), sort=False, dropna=False)["clean_acc"].mean().reset_index()
+             .assign(attack="clean", eps=0.0, steps=0, metric="accuracy").rename(columns={"clean_acc": "value"}))
+    return pd.concat([clean, attacked, *costs], ignore_index=True).assign(kind=kind)
+
+
+def _threat(rows: pd.DataFrame, kind: str) -> pd.Series:
+    """The row's own threat model where it states one, else the file kind's."""
+    own = rows["threat"] if "threat" in rows else pd.Series(pd.NA, index=rows.index, dtype=object)
+    return own.astype(object).where(own.notna(), THREAT_OF_KIND[kind])
+
+
+def analysis_measurements(rows: pd.DataFrame) -> pd.DataFrame:
+    """Analysis rows (one statistic per row) → metric = statistic, value = mean over the evaluation subset."""
+    if rows.empty:
+        return pd.DataFrame()
+    if not {"model", "statistic", "mean"} <= set(rows):
+        raise SnnRobustError("analysis rows lack column(s) model, statistic or mean")
+    keep = [c for c in rows if c not in ("statistic", "mean", "std", "n", "zero_tol", "source_file")]
+    return rows[keep].assign(metric=rows["statistic"], value=rows["mean"], kind="analyses")
+
+
+def training_measurements(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per-epoch training metrics → the last epoch of each run, one row per numeric metric column."""
+    if rows.empty:
+        return pd.DataFrame()
+    if not {"model", "epoch"} <= set(rows):
+        raise SnnRobustError("training metrics lack column(s) model or epoch")
+    ids = [c for c in RUN_KEYS if c in rows]
+    last = rows.sort_values("epoch").groupby(["source_file"], sort=False).tail(1)
+    values = [c for c in last.select_dtypes("number") if c not in (*ids, "epoch", "lr")]
+    long = last.melt(id_vars=ids, value_vars=values, var_name="metric", value_name="value")
+    return long.assign(metric=long["metric"].replace(TRAINING_ALIASES), kind="training")
+
+
+def with_row_keys(frame: pd.DataFrame, spec: Mapping) -> pd.DataFrame:
+    """Attach the paper keys the spec gives each config id (``model_keys: {model id: {pooling: max, T: 4}}``)."""
+    frame = frame.copy()
+    for spec_key, column in ROW_KEY_SPECS.items():
+        for ident, keys in (spec.get(spec_key) or {}).items():
+            if column not in frame:
+                continue
+            hit = frame[column].astype(str) == str(ident)
+            for key, value in keys.items():
+                if key not in frame:
+                    frame[key] = pd.Series(pd.NA, index=frame.index, dtype=object)
+                frame[key] = frame[key].astype(object)
+                frame.loc[hit & frame[key].isna(), key] = value
+    if "attack" in frame and "threat" in frame:  # a clean measurement has no threat model
+        frame.loc[frame["attack"].astype(str) == "clean", "threat"] = pd.NA
+    return frame
+
+
+def measurements(attacks: list[str], transfer: list[str], analyses: list[str], training: list[str],
+                 spec: Mapping) -> pd.DataFrame:
+    """Every reproduced measurement of a study as one tidy frame (``kind`` says which result kind it came from)."""
+    parts = [
+        attack_measurements(read_result_rows(attacks, "attack result"), "attacks"),
+        attack_measurements(read_result_rows(transfer, "transfer result"), "transfer"),
+        analysis_measurements(read_result_rows(analyses, "analysis result")),
+        training_measurements(read_result_rows(training, "training metrics")),
+    ]
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=[*RUN_KEYS, "arch", "metric", "value", "kind"])
+    frame = pd.concat(parts, ignore_index=True).drop(columns=["source_file"], errors="ignore")
+    return with_row_keys(frame.assign(arch=frame["model"]), spec)
+
+
+def paper_maps(spec: Mapping) -> dict[str, dict]:
+    """Our names → the paper's, per key, from a page or table spec."""
+    return {
+        "dataset": {**(spec.get("dataset_names") or {}), **(spec.get("stand_ins") or {})},
+        "arch": dict(spec.get("arch_map") or {}),
+        "method": dict(spec.get("method_map") or {}),
+        "attack": dict(spec.get("attack_map") or {}),
+    }
+
+
+def in_paper_vocabulary(frame: pd.DataFrame, spec: Mapping) -> pd.DataFrame:
+    """The frame with dataset, arch, method and attack replaced by the paper's names (others unchanged)."""
+    out = frame.copy()
+    for key, mapping in paper_maps(spec).items():
+        if key in out:
+            out[key] = out[key].map(lambda v, m=mapping: m.get(v, v))
+    return out
+
+
+def view_rows(frame: pd.DataFrame, view: str | None) -> pd.DataFrame:
+    """The measurements a report view shows (none for no view)."""
+    if not view or frame.empty:
+        return frame.iloc[0:0]
+    return frame[frame["kind"].isin(VIEW_KINDS[view])]

@@ -1,0 +1,224 @@
+"""The report renders in a real browser: headless Chromium opens a Snakemake report holding one page per paper
+and a figure, runs its JavaScript, and the dumped DOM and screenshots show each page, a paper-vs-reproduced
+table and a figure. The report comes from ``results/report.html`` when the default pipeline has made one, else
+from a small Snakemake run (result files → ``page`` and ``figure`` verbs → ``snakemake --report``) in a temp dir.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from snnrobust.report.paper_values import list_papers
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+         "--run-all-compositor-stages-before-draw"]
+STUDY_SPECS = {
+    "sr": {"paper": "sr", "slots": {"sr_table3": "attacks", "sr_figure4": "grad_norms"},
+           "method_map": {"vanilla": "Vanilla"}, "attack_map": {"fgsm": "FGSM", "pgd": "PGD"},
+           "attack_keys": {"fgsm": {"ensemble": False}, "pgd": {"ensemble": True}}},
+    "sparsity_trail": {"paper": "sparsity_trail", "slots": {"sparsity_trail_table2": "attacks",
+                                                            "sparsity_trail_figure3": "grad_norms"},
+                       "method_map": {"vanilla": "Vanilla"}, "attack_map": {"fgsm": "FGSM", "pgd": "PGD"},
+                       "attack_keys": {"fgsm": {"ensemble": False}, "pgd": {"ensemble": False}}},
+    "spiking_pgd": {"paper": "spiking_pgd", "slots": {"spiking_pgd_figure5": "attacks"},
+                    "attack_map": {"fgsm": "I-FGSM", "pgd": "PGD"}},
+}
+SNAKEFILE = '''
+import json
+SPECS = json.loads(open("specs.json").read())
+rule all:
+    input: expand("pages/{study}.html", study=SPECS), "figures/grad_norms.png"
+rule page:
+    input: attacks=["results/fgsm.json", "results/pgd.json"], analyses=["results/grads.json"]
+    output:
+        html=report("pages/{study}.html", category="Papers", labels={"paper": "{study}"}),
+        csv="pages/{study}_claims.csv"
+    params: spec=lambda wc: json.dumps(SPECS[wc.study])
+    shell: "python -m snnrobust page --study {wildcards.study} --attacks {input.attacks} --analyses {input.analyses}"
+           " --spec {params.spec:q} --out {output.html} --out-csv {output.csv}"
+rule figure:
+    input: "results/grads.json"
+    output: report("figures/grad_norms.png", category="Figures", labels={"figure": "grad_norms"})
+    shell: "python -m snnrobust figure --inputs {input} --spec '{{\\"kind\\": \\"grad_norms\\"}}' --out {output}"
+'''
+
+
+def _spec(study: str) -> dict:
+    common = {"study": study, "scale": "test", "dataset_names": {"digits": "CIFAR-10"},
+              "stand_ins": {"digits": "CIFAR-10"}, "stand_in_models": ["tiny"], "model_keys": {"tiny": {"pooling": "max"}}}
+    arch = {"sr": "WRN-16", "sparsity_trail": "SEW-ResNet18", "spiking_pgd": "ResNet-18"}[study]
+    return {**common, **STUDY_SPECS[study], "arch_map": {"tiny": arch}}
+
+
+def _write_results(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    for attack, steps, robust in (("fgsm", 1, 40.0), ("pgd", 7, 20.0)):
+        for eps in (2, 8):
+            row = dict(dataset="digits", model="tiny", method="vanilla", seed=0, attack=attack, eps=eps / 255,
+                       eps_255=eps, steps=steps, threat="white-box", clean_acc=95.0, robust_acc=robust + 8 - eps,
+                       n=64, wall_s=1.0, forward_passes=steps, backward_passes=steps)
+            path = folder / f"{attack}.json"
+            rows = json.loads(path.read_text())["rows"] if path.exists() else []
+            path.write_text(json.dumps({"kind": "attack", "rows": rows + [row]}))
+    (folder / "grads.json").write_text(json.dumps({"rows": [
+        dict(dataset="digits", model="tiny", method="vanilla", seed=0, statistic=s, mean=v, std=0.1, n=64, zero_tol=0)
+        for s, v in (("l0_fraction", 0.6), ("l1", 30.0), ("l2", 2.0))]}))
+
+
+def _snakemake_report(tmp: Path) -> Path:
+    """A report holding one page per paper and a figure, made by Snakemake from small result files."""
+    work = tmp / "wf"
+    _write_results(work / "results")
+    (work / "specs.json").write_text(json.dumps({s: _spec(s) for s in STUDY_SPECS}))
+    (work / "Snakefile").write_text(SNAKEFILE)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "OMP_NUM_THREADS": "1"}
+    snakemake = [sys.executable, "-m", "snakemake", "--cores", "2", "--quiet", "all"]
+    for extra in ([], ["--report", "report.html"]):
+        proc = subprocess.run(snakemake + extra, cwd=work, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return work / "report.html"
+
+
+def _chromium(*args: str, timeout: int = 180) -> str:
+    assert CHROMIUM, "headless Chromium is needed: apt-get install chromium (.ci/run installs it)"
+    budget = [] if any(a.startswith("--virtual-time-budget") for a in args) else ["--virtual-time-budget=15000"]
+    proc = subprocess.run([CHROMIUM, *FLAGS, *budget, *args], capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def _probe(page: Path, *flags: str, tries: int = 3) -> str:
+    """The text a probe page's script writes into ``<pre id="out">``; the browser is asked again (with more
+    virtual time) while the script has not finished, as image decoding runs outside virtual time."""
+    for attempt in range(tries):
+        dom = _chromium(*flags, f"--virtual-time-budget={15000 * (attempt + 1)}", "--dump-dom", page.as_uri())
+        shown = re.search(r'<pre id="out">(.*?)</pre>', dom, re.S).group(1)
+        if shown != "waiting":
+            return shown
+    raise AssertionError(f"the probe script in {page} never finished")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    made = REPO / "results" / "report.html"
+    if made.is_file() and (REPO / "results" / "pages").is_dir():
+        return made
+    return _snakemake_report(tmp_path_factory.mktemp("report"))
+
+
+#: Opens the report in a frame, follows each click path through its navigation (category, subcategory) and
+#: prints what the app then shows, one block per path.
+PROBE = """<html><body><pre id="out">waiting</pre><iframe id="r" src="{report}" width="1400" height="900"></iframe>
+<script>
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+const click = (doc, text) => {{
+  const el = Array.from(doc.querySelectorAll("a, li, span, div, p, button")).reverse()
+    .find(e => e.textContent.trim() === text);
+  if (el) el.click();
+  return !!el;
+}};
+window.onload = async () => {{
+  const doc = document.getElementById("r").contentDocument;
+  await sleep(2000);
+  const out = [];
+  for (const path of {paths}) {{
+    click(doc, "Results"); await sleep(500);
+    for (const step of path) {{ click(doc, step); await sleep(1000); }}
+    out.push(doc.body.innerText.replace(/\\s+/g, " "));
+  }}
+  document.getElementById("out").textContent = out.join(" || ");
+}};
+</script></body></html>"""
+
+
+def _layout(report: Path) -> dict[str, dict[str, list[str]]]:
+    """Category → subcategory → result paths, as the report declares them to its app."""
+    text = report.read_text(encoding="utf-8", errors="replace")
+    return json.loads(re.search(r"var categories = (\{.*?\});\s*</script>", text, re.S).group(1))
+
+
+def _click_paths(report: Path) -> list[tuple[list[str], list[str]]]:
+    """(clicks, names expected on screen): where each paper page sits, and where the first figure sits."""
+    paths, figure_seen = [], False
+    for category, subs in _layout(report).items():
+        for sub, items in subs.items():
+            clicks = [category] + ([sub] if sub != "Other" else [])
+            pages = [m.group(1) for item in items if (m := re.search(r"pages/(\w+)\.html$", item))]
+            if pages:
+                paths.append((clicks, pages))
+            figures = [Path(item).stem for item in items if item.endswith(".png")]
+            if figures and not figure_seen:
+                paths.append((clicks, figures[:1]))
+                figure_seen = True
+    return paths
+
+
+def test_report_app_lists_every_paper_page_and_a_figure(report, tmp_path):
+    paths = _click_paths(report)
+    listed = {name for _, names in paths for name in names}
+    assert set(list_papers()) <= listed and any(not n in list_papers() for n in listed), paths
+    probe = tmp_path / "probe.html"
+    probe.write_text(PROBE.format(report=report.as_uri(), paths=json.dumps([clicks for clicks, _ in paths])))
+    shown = _probe(probe, "--allow-file-access-from-files").split(" || ")
+    assert len(shown) == len(paths), shown
+    for (clicks, names), screen in zip(paths, shown):
+        for name in names:
+            assert re.search(rf"\b{re.escape(name)}\b", screen), f"after {clicks}, {name} is not shown: {screen[:300]}"
+    shot = tmp_path / "report.png"
+    _chromium("--allow-file-access-from-files", f"--screenshot={shot}", "--window-size=1500,1000", probe.as_uri())
+    assert shot.stat().st_size > 10_000
+
+
+def _pages(report: Path) -> dict[str, str]:
+    """The per-paper pages the report embeds (as data URIs in its JavaScript), decoded."""
+    text = report.read_text(encoding="utf-8", errors="replace")
+    pages = {}
+    for match in re.finditer(r"data:text/html;(?:[a-z]+=[^;,\"]*;)*base64,([A-Za-z0-9+/=]+)", text):
+        page = base64.b64decode(match.group(1)).decode("utf-8", errors="replace")
+        title = re.search(r"<title>(.*?)</title>", page)
+        if title and 'class="coverage"' in page:
+            pages[title.group(1)] = page
+    return pages
+
+
+def test_each_paper_page_renders_its_table_and_figure(report, tmp_path):
+    pages = _pages(report)
+    assert len(pages) == len(list_papers()), f"pages found in the report: {sorted(pages)}"
+    for i, page in enumerate(pages.values()):
+        path = tmp_path / f"page{i}.html"
+        path.write_text(page, encoding="utf-8")
+        dom = _chromium("--dump-dom", path.as_uri())
+        assert re.search(r"\d+ of \d+ tables/figures reproduced", dom)
+        assert 'class="claims-table"' in dom and re.search(r"<td>(holds|fails|not yet run)</td>", dom)
+        assert 'class="coverage-table"' in dom
+        shot = tmp_path / f"page{i}.png"
+        _chromium(f"--screenshot={shot}", "--window-size=1400,2000", path.as_uri())
+        assert shot.stat().st_size > 10_000
+    assert any('class="paper-vs-reproduced"' in p for p in pages.values())
+
+
+def test_figures_decode_in_the_browser(report, tmp_path):
+    """Every inline figure of the pages is a PNG the browser decodes to a real size (checked by a script)."""
+    pages = _pages(report)
+    images = [m for p in pages.values() for m in re.findall(r'src="(data:image/png;base64,[^"]+)"', p)]
+    assert images, "no page embeds a figure"
+    probe = tmp_path / "probe.html"
+    tags = "".join(f'<img src="{src}">' for src in images)
+    probe.write_text(f"<html><body>{tags}<pre id=out>waiting</pre><script>"
+                     "Promise.all(Array.from(document.images).map(i => i.decode())).then(() => {"
+                     "document.getElementById('out').textContent = Array.from(document.images)"
+                     ".map(i => i.naturalWidth + 'x' + i.naturalHeight).join(' ');});</script></body></html>")
+    sizes = _probe(probe).split()
+    assert len(sizes) == len(images) and all(int(s.split("x")[0]) > 100 for s in sizes), sizes
