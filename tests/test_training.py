@@ -108,8 +108,22 @@ def test_vanilla_snn_on_digits_learns(trained_snn):
 def test_train_config_rejects_unknown_options():
     from snnrobust.training import train_config_from
 
-    with pytest.raises(SnnRobustError, match="unknown training option"):
+    with pytest.raises(SnnRobustError, match="unknown option 'epochz' for the training recipe"):
         train_config_from({"epochz": 3})
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"lr": "0.1"}, "'lr' .* must be a number"),
+    ({"seed": -1}, "'seed' .* must be >= 0"),
+    ({"epochs": 0}, "'epochs' .* must be >= 1"),
+    ({"lr": float("nan")}, "'lr' .* finite"),
+    ({"optimizer": "adamw"}, "'optimizer' .* one of"),
+])
+def test_train_config_checks_values(bad, message):
+    from snnrobust.training import train_config_from
+
+    with pytest.raises(SnnRobustError, match=message):
+        train_config_from(bad)
 
 
 def test_checkpoint_of_another_spec_is_not_resumed(digits_npz, tmp_path):

@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import torch
 from torch import nn
@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from snnrobust.errors import SnnRobustError
 from snnrobust.io import torch_load, torch_save
 from snnrobust.methods.base import Method
+from snnrobust.options import NonNegativeFloat, PositiveFloat, PositiveInt, Seed, coerce_options
 
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc"]
 
@@ -29,18 +30,18 @@ METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_a
 class TrainConfig:
     """Optimisation settings shared by every method."""
 
-    epochs: int = 5
-    batch_size: int = 64
-    optimizer: str = "sgd"
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    schedule: str = "cosine"
+    epochs: PositiveInt = 5
+    batch_size: PositiveInt = 64
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr: PositiveFloat = 0.05
+    momentum: NonNegativeFloat = 0.9
+    weight_decay: NonNegativeFloat = 5e-4
+    schedule: Literal["cosine", "constant"] = "cosine"
     augment: bool = False
-    seed: int = 0
-    train_limit: int | None = None
-    eval_limit: int | None = None
-    eval_batch_size: int = 256
+    seed: Seed = 0
+    train_limit: PositiveInt | None = None
+    eval_limit: PositiveInt | None = None
+    eval_batch_size: PositiveInt = 256
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1:
@@ -307,12 +308,8 @@ def train(
 
 
 def train_config_from(spec: dict) -> TrainConfig:
-    """Build a TrainConfig from a plain dict, rejecting unknown keys in one line."""
-    known = set(TrainConfig.__dataclass_fields__)
-    unknown = sorted(set(spec) - known)
-    if unknown:
-        raise SnnRobustError(f"unknown training option(s): {', '.join(unknown)}")
-    return TrainConfig(**spec)
+    """Build a TrainConfig from a plain dict: unknown keys and bad values (types, ranges) are one-line errors."""
+    return TrainConfig(**coerce_options(TrainConfig, spec, "the training recipe"))
 
 
 __all__ = ["TrainConfig", "TrainResult", "RobustEval", "train", "evaluate_clean", "build_optimizer", "train_config_from",

@@ -15,7 +15,7 @@ keyword options.
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Sequence
+from typing import Callable, Literal, Sequence
 
 import torch
 from spikingjelly.activation_based import functional
@@ -24,10 +24,22 @@ from torch import nn
 from snnrobust.encoding import make_encoder
 from snnrobust.errors import SnnRobustError
 from snnrobust.neuron import NeuronSpec
+from snnrobust.options import PositiveFloat, PositiveInt, declared_types
 from snnrobust.surrogates import make_surrogate
 
 # normalize=False applies no mean/std even when given (the papers that feed raw [0, 1] inputs).
 NORM_OPTIONS = {"mean": None, "std": None, "normalize": True}
+# Declared types of the common options, checked at config parse time (snnrobust.options).
+NORM_TYPES = {"mean": list[float] | float | None, "std": list[float] | float | None, "normalize": bool}
+SNN_TYPES = {
+    "T": PositiveInt,
+    "encoder": str,
+    "encoder_opts": dict | None,
+    "surrogate": str,
+    "gamma": PositiveFloat,
+    "detach_reset": bool,
+    "neuron": Literal["lean", "spikingjelly"],
+}
 SNN_OPTIONS = {
     "T": 4,
     "encoder": "direct",
@@ -151,6 +163,7 @@ def ann_arch(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         return ImageClassifier(backbone, make_normalize(mean, std, normalize, in_shape[0]))
 
     factory.options = {**NORM_OPTIONS, **own}
+    factory.option_types = {**NORM_TYPES, **declared_types(builder, skip=2)}
     factory.__doc__ = builder.__doc__
     return factory
 
@@ -174,5 +187,6 @@ def spiking_arch(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         return SpikingClassifier(backbone, encoder, normalize, T)
 
     factory.options = {**NORM_OPTIONS, **SNN_OPTIONS, **own}
+    factory.option_types = {**NORM_TYPES, **SNN_TYPES, **declared_types(builder, skip=3)}
     factory.__doc__ = builder.__doc__
     return factory
