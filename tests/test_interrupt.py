@@ -119,6 +119,7 @@ def _one_error_line(text: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_out_of_range_value_after_a_finished_run_plans_nothing_and_touches_nothing(clean_run):
     before = _state(clean_run)
     bad = yaml.safe_load((clean_run / "config/test.yaml").read_text())
@@ -134,6 +135,7 @@ def test_out_of_range_value_after_a_finished_run_plans_nothing_and_touches_nothi
     assert _state(clean_run) == before  # no result deleted or touched
 
 
+@pytest.mark.slow
 def test_failed_job_gives_the_previous_output_back_and_is_planned_again(clean_run, tmp_path):
     wf = tmp_path / "wf"
     shutil.copytree(clean_run, wf, symlinks=True)
@@ -159,6 +161,7 @@ def _wait_for(predicate, timeout: float, proc: subprocess.Popen) -> None:
     raise AssertionError("timed out waiting")
 
 
+@pytest.mark.slow
 def test_kill_9_then_make_reproduce_resumes_to_the_clean_result(clean_run, tmp_path):
     wf = _copy_workflow(tmp_path / "wf")
     first = _make(wf, start_new_session=True)

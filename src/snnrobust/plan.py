@@ -289,6 +289,7 @@ class Plan:
         }
 
     # -- wildcard constraints ---------------------------------------------------------------------
-    def constraint(self, ids) -> str:
+    @staticmethod
+    def constraint(ids) -> str:
         """A regex alternation of exact ids (longest first, so no id matches a prefix of another)."""
         return "|".join(re.escape(i) for i in sorted(set(ids), key=len, reverse=True))

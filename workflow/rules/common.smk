@@ -102,15 +102,15 @@ def data_spec(wc):
     return as_json({k: v.format(**paths) if isinstance(v, str) else v for k, v in opts.items()})
 
 
-def report_spec(study, kind):
-    """What a study's tables, figures and page are built from: its report section plus model names."""
+def report_spec(study, table):
+    """What a study's table is built from: its report section, the table's view and paired paper table."""
     rep = config["studies"][study]["report"]
     return as_json({
         **rep,
-        "kind": kind,
+        "kind": TABLES[table][1],
         "study": study,
         "scale": config["scale"],
-        "paper_table": next((t for t, view in rep.get("slots", {}).items() if view == kind), None),
+        "paper_table": next((t for t, view in rep.get("slots", {}).items() if view == table), None),
         "arch_map": {k: v["paper_name"] for k, v in config["models"].items() if "paper_name" in v},
         "stand_in_models": sorted(k for k, v in config["models"].items() if v.get("stand_in")),
     })
@@ -131,8 +131,9 @@ def study_title(study):
     return config["studies"][study].get("title", study)
 
 
-#: Table kind → the result files of a study it is built from.
-TABLE_INPUTS = {"attacks": "attacks", "transfer": "transfer", "grad_norms": "analyses", "training": "training"}
+#: Table → (the kind of study result files it is built from, the result view that tabulates them).
+TABLES = {"attacks": ("attacks", "attacks"), "transfer": ("transfer", "attacks"),
+          "grad_norms": ("analyses", "grad_norms"), "training": ("training", "training")}
 #: Figure kind → (result files kind, or a table it is drawn from).
 FIGURE_INPUTS = {"eps_sweep": "attacks", "attack_bars": "table:attacks", "grad_norms": "analyses",
                  "training_curves": "training"}
@@ -140,16 +141,19 @@ FIGURE_INPUTS = {"eps_sweep": "attacks", "attack_bars": "table:attacks", "grad_n
 
 def study_tables(study):
     files = STUDY_FILES[study]
-    return [t for t, kind in TABLE_INPUTS.items() if files[kind]]
+    return [t for t, (kind, _) in TABLES.items() if files[kind]]
 
 
 def study_figures(study):
+    """Figures whose inputs the study has; paper-vs-reproduced bars only where a slot pairs the attacks."""
     files = STUDY_FILES[study]
-    return [f for f, kind in FIGURE_INPUTS.items() if files[kind.removeprefix("table:")]]
+    paired = "attacks" in config["studies"][study]["report"].get("slots", {}).values()
+    return [f for f, kind in FIGURE_INPUTS.items()
+            if files[kind.removeprefix("table:")] and (paired or not kind.startswith("table:"))]
 
 
 def table_inputs(wc):
-    return STUDY_FILES[wc.study][TABLE_INPUTS[wc.table]]
+    return STUDY_FILES[wc.study][TABLES[wc.table][0]]
 
 
 def figure_inputs(wc):

@@ -21,7 +21,7 @@ rule table:
             labels={"table": "{table}", "format": "html"},
         ),
     wildcard_constraints:
-        table="|".join(TABLE_INPUTS),
+        table="|".join(TABLES),
     params:
         spec=lambda wc: report_spec(wc.study, wc.table),
     log:

@@ -32,6 +32,8 @@ SPEC_FIELDS = SECTION_FIELDS | {"study", "scale", "arch_map", "stand_in_models",
 FIGURE_OF_VIEW = {"attacks": "eps_sweep", "transfer": "eps_sweep", "grad_norms": "grad_norms",
                   "analyses": "grad_norms", "training": "training_curves"}
 NOT_PRINTED = "not printed"
+CLAIM_COLUMNS = ["paper", "claim", "text", "source", "result", "reproduced", "settings", "left", "right",
+                 "paper_result", "paper_values"]
 REPRODUCED, NO_ROWS, ILLUSTRATION = "reproduced", "no reproduced rows yet", "illustration (nothing to measure)"
 
 
@@ -164,7 +166,7 @@ def claim_table(paper: str, measurements: pd.DataFrame, spec: Mapping) -> pd.Dat
                      "left": mine.left, "right": mine.right,
                      "paper_result": printed.status if printed.settings else NOT_PRINTED,
                      "paper_values": printed.detail if printed.settings else "the paper prints no values (a figure)"})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 
 _CSS = """body{font-family:sans-serif;margin:1em;max-width:80em}table{border-collapse:collapse;font-size:13px;
