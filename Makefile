@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 reproduce: $(STAMP)
+	@$(PY) -m snnrobust unlock-stale
 	$(SNAKEMAKE) $(STUDY)
 	@if [ ! -f $(REPORT) ] || [ -n "$$(find results -type f -newer $(REPORT) -not -path 'results/checkpoints/*' -print -quit)" ]; then \
 		$(SNAKEMAKE) $(STUDY) --report $(REPORT) && echo "report: $(REPORT)"; \

@@ -38,3 +38,11 @@ for _study in STUDIES:
 
 
 check_targets({r.name for r in workflow.rules})
+
+
+# A failed job's outputs are `update()`d: Snakemake backs them up and puts them back, so a finished
+# result survives a failed rerun. Mark the failed jobs incomplete so the next run plans them again
+# (profile: rerun-incomplete) instead of serving the restored old file as if the rerun had succeeded.
+onerror:
+    for _job in workflow.dag.needrun_jobs():
+        workflow.persistence.started(_job)

@@ -7,7 +7,7 @@ rule analyze:
         model="results/models/{dataset}/{model}/{method}/s{seed}/model.pt",
         data="data/prepared/{dataset}.npz",
     output:
-        "results/analysis/{dataset}/{model}/{method}/s{seed}/{analysis}.json",
+        update("results/analysis/{dataset}/{model}/{method}/s{seed}/{analysis}.json"),
     params:
         spec=analysis_spec,
     log:

@@ -8,7 +8,7 @@ rule attack:
         model="results/models/{dataset}/{model}/{method}/s{seed}/model.pt",
         data="data/prepared/{dataset}.npz",
     output:
-        "results/attacks/{dataset}/{model}/{method}/s{seed}/{attack}_eps{eps}.json",
+        update("results/attacks/{dataset}/{model}/{method}/s{seed}/{attack}_eps{eps}.json"),
     params:
         spec=attack_spec,
     log:
@@ -33,7 +33,9 @@ rule transfer:
         source="results/models/{dataset}/{src_model}/{src_method}/s{src_seed}/model.pt",
         data="data/prepared/{dataset}.npz",
     output:
-        "results/transfer/{dataset}/{model}/{method}/s{seed}/from/{src_model}/{src_method}/s{src_seed}/{attack}_eps{eps}.json",
+        update(
+            "results/transfer/{dataset}/{model}/{method}/s{seed}/from/{src_model}/{src_method}/s{src_seed}/{attack}_eps{eps}.json"
+        ),
     params:
         spec=transfer_spec,
     log:

@@ -102,6 +102,20 @@ def data_spec(wc):
     return as_json({k: v.format(**paths) if isinstance(v, str) else v for k, v in opts.items()})
 
 
+#: Attacks that count a sample broken if any member breaks it (the SR paper's tables 1-3 report those).
+ENSEMBLE_ATTACKS = {"ensemble"}
+
+
+def paper_keys():
+    """Paper keys of config ids that result rows do not carry: a model's pooling, whether an attack is an
+    ensemble. Pairing needs every key a paper row declares, so a row without them is never paired."""
+    return {
+        "model_keys": {k: {"pooling": v["options"]["pooling"]} for k, v in config["models"].items()
+                       if v.get("options", {}).get("pooling") is not None},
+        "attack_keys": {k: {"ensemble": v["name"] in ENSEMBLE_ATTACKS} for k, v in config["attacks"].items()},
+    }
+
+
 def report_spec(study, table):
     """What a study's table is built from: its report section, the table's view and paired paper table."""
     rep = config["studies"][study]["report"]
@@ -113,6 +127,7 @@ def report_spec(study, table):
         "paper_table": next((t for t, view in rep.get("slots", {}).items() if view == table), None),
         "arch_map": {k: v["paper_name"] for k, v in config["models"].items() if "paper_name" in v},
         "stand_in_models": sorted(k for k, v in config["models"].items() if v.get("stand_in")),
+        **paper_keys(),
     })
 
 
@@ -124,6 +139,7 @@ def page_spec(study):
         "scale": config["scale"],
         "arch_map": {k: v["paper_name"] for k, v in config["models"].items() if "paper_name" in v},
         "stand_in_models": sorted(k for k, v in config["models"].items() if v.get("stand_in")),
+        **paper_keys(),
     })
 
 

@@ -3,7 +3,7 @@
 
 rule prepare_data:
     output:
-        "data/prepared/{dataset}.npz",
+        update("data/prepared/{dataset}.npz"),
     params:
         source=lambda wc: config["datasets"][wc.dataset]["source"],
         spec=data_spec,

@@ -8,9 +8,9 @@ rule train:
     input:
         data="data/prepared/{dataset}.npz",
     output:
-        model="results/models/{dataset}/{model}/{method}/s{seed}/model.pt",
-        metrics="results/models/{dataset}/{model}/{method}/s{seed}/metrics.csv",
-        run="results/models/{dataset}/{model}/{method}/s{seed}/run.json",
+        model=update("results/models/{dataset}/{model}/{method}/s{seed}/model.pt"),
+        metrics=update("results/models/{dataset}/{model}/{method}/s{seed}/metrics.csv"),
+        run=update("results/models/{dataset}/{model}/{method}/s{seed}/run.json"),
     params:
         spec=train_spec,
         checkpoint="results/checkpoints/{dataset}/{model}/{method}/s{seed}/last.pt",
