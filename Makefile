@@ -2,6 +2,7 @@
 #   make reproduce          default (offline laptop) scale; SCALE=cpu or SCALE=paper for the others;
 #                           STUDY=sr|sparsity_trail|spiking_pgd builds one paper (default: all)
 #   make test               installs if needed, runs the test suite
+#   make gpu-check          default DAG on CUDA vs the CPU run (needs a GPU)
 #   make bench              SNN vs ANN forward+backward timing (multi-step vs single-step loop)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -16,7 +17,7 @@ STAMP := $(VENV)/.installed
 # Rules call `python -m snnrobust`: the venv comes first on PATH (conda users get their env instead).
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install reproduce report test bench lint dry-run clean
+.PHONY: install reproduce report test bench lint dry-run clean gpu-check
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +45,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m snnrobust.bench --out results/bench/bench.json
+
+# The default DAG on CUDA in a scratch copy; clean accuracies compared with this machine's CPU run.
+gpu-check: $(STAMP)
+	@test -d results/models || $(MAKE) reproduce
+	$(PY) -m snnrobust.gpu_check --cpu-results results
 
 lint: $(STAMP)
 	$(VENV)/bin/snakemake --lint --configfile config/default.yaml

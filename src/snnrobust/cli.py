@@ -108,6 +108,14 @@ def _page(a):
     write_page(a.study, a.attacks, a.transfer, a.analyses, a.training, a.spec, a.out, a.out_csv, a.out_coverage)
 
 
+@verb("overview", "the report's first page: every table, figure and claim of the three papers with its status",
+      [(("--coverage",), {"nargs": "*", "default": []}), (("--claims",), {"nargs": "*", "default": []}),
+       (("--scale",), {"required": True}), (("--out",), {"required": True}), (("--out-csv",), {"required": True})])
+def _overview(a):
+    from snnrobust.report.overview import write_overview
+    write_overview(a.coverage, a.claims, a.scale, a.out, a.out_csv)
+
+
 @verb("readme-results", "regenerate one scale's results section of the README from results/",
       [(("--results",), {"default": "results"}), (("--scale",), {"required": True}),
        (("--readme",), {"default": "README.md"})])

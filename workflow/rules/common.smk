@@ -185,6 +185,7 @@ def study_targets(study):
         *(f"results/tables/{study}/{t}.{ext}" for t in study_tables(study) for ext in ("csv", "html")),
         *(f"results/figures/{study}/{f}.png" for f in study_figures(study)),
         f"results/pages/{study}.html",
+        "results/pages/overview.html",
     ]
 
 
@@ -198,6 +199,12 @@ def requested_targets():
             return list(args.targets or ())
         frame = frame.f_back
     return []
+
+
+def requested_studies():
+    """The studies this run builds: those named as targets, or every study (for `all` or no target)."""
+    named = [t for t in requested_targets() if t in STUDIES]
+    return named or list(STUDIES)
 
 
 def check_targets(rule_names):

@@ -82,6 +82,7 @@ rule page:
             labels={"page": "{study}"},
         ),
         csv="results/pages/{study}_claims.csv",
+        coverage="results/pages/{study}_coverage.csv",
     params:
         spec=lambda wc: page_spec(wc.study),
     log:
@@ -97,4 +98,33 @@ rule page:
     shell:
         "python -m snnrobust page --study {wildcards.study} --attacks {input.attacks} --transfer {input.transfer}"
         " --analyses {input.analyses} --training {input.training} --spec {params.spec:q}"
+        " --out {output.html} --out-csv {output.csv} --out-coverage {output.coverage} > {log} 2>&1"
+
+
+rule overview:
+    input:
+        coverage=lambda wc: [f"results/pages/{s}_coverage.csv" for s in requested_studies()],
+        claims=lambda wc: [f"results/pages/{s}_claims.csv" for s in requested_studies()],
+    output:
+        html=report(
+            "results/pages/overview.html",
+            caption="../report/overview.rst",
+            category="0. Overview: what reproduces",
+            labels={"page": "overview"},
+        ),
+        csv="results/pages/overview_claims.csv",
+    params:
+        scale=config["scale"],
+    log:
+        "logs/page/overview.log",
+    benchmark:
+        "results/benchmarks/page/overview.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        ENV
+    shell:
+        "python -m snnrobust overview --coverage {input.coverage} --claims {input.claims} --scale {params.scale}"
         " --out {output.html} --out-csv {output.csv} > {log} 2>&1"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from torch import nn
-from torchvision.models import resnet18 as tv_resnet18
 
 from snnrobust.models.registry import MODELS
 from snnrobust.models.wrapper import ann_arch
@@ -12,7 +11,9 @@ from snnrobust.models.wrapper import ann_arch
 @MODELS.register("resnet18")
 @ann_arch
 def resnet18(num_classes, in_shape):
-    """torchvision resnet18 with a CIFAR stem."""
+    """torchvision resnet18 with a CIFAR stem (torchvision imported here: it costs ~1.5 s at every config parse)."""
+    from torchvision.models import resnet18 as tv_resnet18
+
     net = tv_resnet18(num_classes=num_classes)
     net.conv1 = nn.Conv2d(in_shape[0], 64, 3, 1, 1, bias=False)
     nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
