@@ -17,7 +17,7 @@ STAMP := $(VENV)/.installed
 # Rules call `python -m snnrobust`: the venv comes first on PATH (conda users get their env instead).
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install reproduce report test bench lint dry-run clean gpu-check
+.PHONY: install reproduce report readme-results test bench lint dry-run clean gpu-check
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ reproduce: $(STAMP)
 
 report: $(STAMP)
 	$(SNAKEMAKE) $(STUDY) --report $(REPORT)
+
+# The README's results section of this scale, regenerated from results/ (never typed in by hand).
+readme-results: $(STAMP)
+	$(PY) -m snnrobust readme-results --scale $(SCALE)
 
 dry-run: $(STAMP)
 	$(SNAKEMAKE) -n $(STUDY)

@@ -204,6 +204,23 @@ def _check_reports(config: dict) -> None:
             raise SnnRobustError(f"config studies.{study}.report: {exc}") from None
 
 
+def _check_eval_sizes(plan: Plan) -> None:
+    """An ``n_eval`` larger than its dataset's test split is an error now, not a short evaluation in a job."""
+    from snnrobust.data.sources import test_split_size
+
+    config, sizes = plan.config, {}
+    jobs = [("sweep", key[0], job) for table in (plan.attacks, plan.transfers) for key, job in table.items()]
+    jobs += [("analysis", key[0], job) for key, job in plan.analyses.items()]
+    for what, run, job in jobs:
+        if run.dataset not in sizes:
+            ds = config["datasets"][run.dataset]
+            sizes[run.dataset] = test_split_size(ds["source"], _data_paths(config, ds.get("options", {})))
+        size = sizes[run.dataset]
+        if size is not None and job["n_eval"] > size:
+            raise SnnRobustError(f"config: n_eval {job['n_eval']} of a {what} on {run.dataset!r} is larger than its "
+                                 f"test split ({size} samples)")
+
+
 def check_library(plan: Plan) -> None:
     """Names and option values of every declared component (grid-derived attack variants included),
     training recipes and report slots (imports torch and the registries)."""
@@ -213,6 +230,7 @@ def check_library(plan: Plan) -> None:
         _check_components(config, section, components)
     _check_recipes(plan)
     _check_reports(config)
+    _check_eval_sizes(plan)
 
 
 def library_fingerprint(config: dict) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 import numpy as np
@@ -12,7 +13,15 @@ from snnrobust.data.transforms import resize_to_uint8
 from snnrobust.options import PositiveInt, Range, Seed
 
 
-@image_source("digits")
+N_DIGITS = 1797  # sklearn's load_digits()
+
+
+def digits_test_size(test_fraction: float = 0.2, **_) -> int:
+    """sklearn's train_test_split puts ceil(fraction · n) samples in the test split."""
+    return math.ceil(test_fraction * N_DIGITS)
+
+
+@image_source("digits", test_size=digits_test_size)
 def build_digits(image_size: PositiveInt = 32, split_seed: Seed = 0,
                  test_fraction: Annotated[float, Range(gt=0, lt=1)] = 0.2) -> RawImages:
     """Stratified, seeded train/test split of the 1,797 digits; pixels 0..16 scaled to 0..255."""

@@ -55,7 +55,17 @@ def _split_files(root: Path) -> list[str]:
     return [TRAIN_FILE, test]
 
 
-@image_source("npz")
+def npz_test_size(root: Path, **_) -> int | None:
+    """Number of labels in the test file (reads only its small ``y`` array)."""
+    root = Path(root)
+    test = next((root / f for f in TEST_FILES if (root / f).is_file()), None)
+    if test is None:
+        return None
+    with np.load(test, allow_pickle=False) as npz:
+        return int(npz["y"].shape[0]) if "y" in npz.files else None
+
+
+@image_source("npz", test_size=npz_test_size)
 def build_npz(root: Path, image_size: PositiveInt | None = None, name: str | None = None,
               verify: bool = True, layout: Layout = "NHWC", num_classes: PositiveInt | None = None) -> RawImages:
     """Read ``root/train.npz`` and ``root/test.npz`` (or ``val.npz``), checking them against SHA256SUMS.

@@ -25,6 +25,7 @@ class Source:
     build: Callable[..., Any]
     common: type
     finish: Callable[..., tuple[dict, dict]]
+    test_size: Callable[..., int | None] | None = None  # the test split's size from the options, without loading
 
 
 DATASETS: Registry[Source] = Registry("data source")
@@ -35,19 +36,20 @@ _KINDS = {"image": (ImageOptions, finish_images), "graph": (GraphOptions, finish
 _INPUT_ERRORS = (OSError, RuntimeError, ValueError, EOFError, zipfile.BadZipFile, tarfile.TarError)
 
 
-def _source(kind: str, name: str) -> Callable[[Callable], Callable]:
+def _source(kind: str, name: str, test_size: Callable[..., int | None] | None = None) -> Callable[[Callable], Callable]:
     common, finish = _KINDS[kind]
 
     def deco(build: Callable) -> Callable:
-        DATASETS.register(name)(Source(name, kind, build, common, finish))
+        DATASETS.register(name)(Source(name, kind, build, common, finish, test_size))
         return build
 
     return deco
 
 
-def image_source(name: str) -> Callable[[Callable], Callable]:
-    """Register a builder returning ``RawImages``; the image options (n_train, ...) are added for it."""
-    return _source("image", name)
+def image_source(name: str, test_size: Callable[..., int | None] | None = None) -> Callable[[Callable], Callable]:
+    """Register a builder returning ``RawImages``; the image options (n_train, ...) are added for it.
+    ``test_size(**own_options)`` tells the test split's size cheaply, so an ``n_eval`` beyond it fails at parse time."""
+    return _source("image", name, test_size)
 
 
 def graph_source(name: str) -> Callable[[Callable], Callable]:
@@ -71,6 +73,19 @@ def check_source_options(source: str, opts: dict[str, Any]) -> tuple[Source, Any
     common = src.common(**coerce_options(src.common, {k: v for k, v in opts.items() if k in common_names}, where))
     own_opts = {k: v for k, v in opts.items() if k not in common_names}
     return src, common, coerce_options(src.build, own_opts, where, also_valid=common_names)
+
+
+def test_split_size(source: str, opts: dict[str, Any]) -> int | None:
+    """Size of the test split the options give (``n_test`` if set), or None where the source cannot tell cheaply."""
+    src, common, own = check_source_options(source, opts)
+    if getattr(common, "n_test", None) is not None:
+        return int(common.n_test)
+    if src.test_size is None:
+        return None
+    try:
+        return src.test_size(**own)
+    except _INPUT_ERRORS:
+        return None  # unreadable data is reported where it is prepared
 
 
 def prepare_dataset(source: str, out: str | Path, **opts: Any) -> None:

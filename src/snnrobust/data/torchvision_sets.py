@@ -51,8 +51,11 @@ def _load(cls: type, name: str, root: Path) -> RawImages:
                      name=name, num_classes=len(train.classes), classes=list(train.classes), source_sha256=sha)
 
 
+CIFAR_TEST_SIZE = 10_000  # CIFAR-10 and CIFAR-100 test sets
+
+
 def _register(name: str, class_name: str) -> Callable:
-    @image_source(name)
+    @image_source(name, test_size=lambda **_: CIFAR_TEST_SIZE)
     def build(root: Path = DEFAULT_ROOT, url: str | None = None, md5: str | None = None) -> RawImages:
         """Download (if needed, md5-checked by torchvision) and read the official python-pickle archive."""
         return _load(_dataset_class(class_name, url, md5), name, root)

@@ -34,10 +34,12 @@ def accuracy_table(results: Path) -> pd.DataFrame:
         raise SnnRobustError(f"no attack results under {results / 'attacks'}; run the pipeline first")
     rows = attack_measurements(read_result_rows(files, "attack result"), "attacks")
     rows = rows[rows["metric"] == "accuracy"]
+    rows = rows.sort_values(["attack", "eps"], key=lambda c: c.map(lambda v: (v != "clean", v) if c.name == "attack" else v),
+                            kind="stable")
     label = rows.apply(lambda r: "clean" if r["attack"] == "clean" else f"{r['attack']} {eps_label(r['eps'])}", axis=1)
     table = rows.assign(column=label).pivot_table(index=["dataset", "model", "method"], columns="column",
                                                   values="value", aggfunc="mean", sort=False)
-    order = ["clean"] + [c for c in table.columns if c != "clean"]
+    order = ["clean"] + [c for c in dict.fromkeys(label) if c != "clean"]
     return table[order].reset_index()
 
 
