@@ -38,15 +38,23 @@ SNAKEFILE = '''
 import json
 SPECS = json.loads(open("specs.json").read())
 rule all:
-    input: expand("pages/{study}.html", study=SPECS), "figures/grad_norms.png"
+    input: expand("pages/{study}.html", study=SPECS), "figures/grad_norms.png", "pages/overview.html"
 rule page:
     input: attacks=["results/fgsm.json", "results/pgd.json"], analyses=["results/grads.json"]
     output:
         html=report("pages/{study}.html", category="Papers", labels={"paper": "{study}"}),
-        csv="pages/{study}_claims.csv"
+        csv="pages/{study}_claims.csv",
+        coverage="pages/{study}_coverage.csv"
     params: spec=lambda wc: json.dumps(SPECS[wc.study])
     shell: "python -m snnrobust page --study {wildcards.study} --attacks {input.attacks} --analyses {input.analyses}"
-           " --spec {params.spec:q} --out {output.html} --out-csv {output.csv}"
+           " --spec {params.spec:q} --out {output.html} --out-csv {output.csv} --out-coverage {output.coverage}"
+rule overview:
+    input: coverage=expand("pages/{study}_coverage.csv", study=SPECS), claims=expand("pages/{study}_claims.csv", study=SPECS)
+    output:
+        html=report("pages/overview.html", category="0. Overview", labels={"page": "overview"}),
+        csv="pages/overview_claims.csv"
+    shell: "python -m snnrobust overview --coverage {input.coverage} --claims {input.claims} --scale test"
+           " --out {output.html} --out-csv {output.csv}"
 rule figure:
     input: "results/grads.json"
     output: report("figures/grad_norms.png", category="Figures", labels={"figure": "grad_norms"})
@@ -193,8 +201,31 @@ def _pages(report: Path) -> dict[str, str]:
     return pages
 
 
+def _paper_pages(report: Path) -> dict[str, str]:
+    return {title: page for title, page in _pages(report).items() if title != "Overview"}
+
+
+def test_first_page_lists_every_table_figure_and_claim_of_the_three_papers(report, tmp_path):
+    """The overview (the report's first category) shows each paper's slots and claims with their status."""
+    from snnrobust.report.claims import load_claims
+    from snnrobust.report.paper_values import list_slots
+
+    overview = _pages(report).get("Overview")
+    assert overview is not None, "the report has no overview page"
+    path = tmp_path / "overview.html"
+    path.write_text(overview, encoding="utf-8")
+    dom = _chromium("--dump-dom", path.as_uri())
+    for paper in list_papers():
+        assert all(f"<td>{slot['id']}</td>" in dom for slot in list_slots(paper)), paper
+        assert all(f"<td>{claim.id}</td>" in dom for claim in load_claims(paper)), paper
+    assert len(re.findall(r"<td>(holds|fails|not yet run)</td>", dom)) == sum(len(load_claims(p)) for p in list_papers())
+    shot = tmp_path / "overview.png"
+    _chromium(f"--screenshot={shot}", "--window-size=1400,2000", path.as_uri())
+    assert shot.stat().st_size > 10_000
+
+
 def test_each_paper_page_renders_its_table_and_figure(report, tmp_path):
-    pages = _pages(report)
+    pages = _paper_pages(report)
     assert len(pages) == len(list_papers()), f"pages found in the report: {sorted(pages)}"
     for i, page in enumerate(pages.values()):
         path = tmp_path / f"page{i}.html"
@@ -210,14 +241,19 @@ def test_each_paper_page_renders_its_table_and_figure(report, tmp_path):
 
 
 def test_figures_decode_in_the_browser(report, tmp_path):
-    """Every inline figure of the pages is a PNG the browser decodes to a real size (checked by a script)."""
+    """Every figure of the report (inline in the pages or registered by the report) is a PNG the browser loads
+    to a real size (checked by a script once the window's load event has fired)."""
     pages = _pages(report)
     images = [m for p in pages.values() for m in re.findall(r'src="(data:image/png;base64,[^"]+)"', p)]
-    assert images, "no page embeds a figure"
+    # the seaborn figures the report registers itself (data URIs inside its app)
+    text = report.read_text(encoding="utf-8", errors="replace")
+    images += [f"data:image/png;base64,{m}" for m in
+               re.findall(r"data:image/png;(?:[a-z]+=[^;,\"']*;)*base64,([A-Za-z0-9+/=]+)", text)]
+    assert images, "the report holds no figure"
     probe = tmp_path / "probe.html"
     tags = "".join(f'<img src="{src}">' for src in images)
     probe.write_text(f"<html><body>{tags}<pre id=out>waiting</pre><script>"
-                     "Promise.all(Array.from(document.images).map(i => i.decode())).then(() => {"
+                     "window.addEventListener('load', () => {"
                      "document.getElementById('out').textContent = Array.from(document.images)"
                      ".map(i => i.naturalWidth + 'x' + i.naturalHeight).join(' ');});</script></body></html>")
     sizes = _probe(probe).split()

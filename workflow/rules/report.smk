@@ -79,6 +79,7 @@ rule page:
             "results/pages/{study}.html",
             caption="../report/page.rst",
             category=lambda wc: study_title(wc.study),
+            subcategory="Paper page",
             labels={"page": "{study}"},
         ),
         csv="results/pages/{study}_claims.csv",
