@@ -56,7 +56,7 @@ def test_missing_npz_folder(tmp_path):
 @pytest.mark.parametrize("patch,needle", [
     ({"model": {"arch": "snn_vgg99"}}, "unknown arch 'snn_vgg99'"),
     ({"method": {"name": "magic"}}, "unknown training method 'magic'"),
-    ({"train": {"epochs": 1, "optimiser": "sgd"}}, "unknown training option(s): optimiser"),
+    ({"train": {"epochs": 1, "optimiser": "sgd"}}, "unknown option 'optimiser' for the training recipe"),
 ])
 def test_bad_train_spec(digits_npz, tmp_path, patch, needle):
     spec = {**SMALL_SNN_SPEC, **patch}
