@@ -28,6 +28,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 reproduce: $(STAMP)
+	@test -s config/$(SCALE).yaml || { echo "snnrobust: error: config/$(SCALE).yaml is missing or empty" >&2; exit 2; }
 	@$(PY) -m snnrobust unlock-stale
 	$(SNAKEMAKE) $(STUDY)
 	@if [ ! -f $(REPORT) ] || [ -n "$$(find results -type f -newer $(REPORT) -not -path 'results/checkpoints/*' -print -quit)" ]; then \

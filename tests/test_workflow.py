@@ -141,3 +141,16 @@ def test_changing_an_attack_parameter_reruns_only_its_downstream_jobs(tmp_path):
     assert "train" not in counts and "prepare_data" not in counts and "analyze" not in counts, counts
     assert counts.get("table") == 1  # the attacks table, not grad_norms/training
     assert set(counts) <= {"attack", "table", "figure", "page", "overview", "all"}, counts
+
+
+@pytest.mark.parametrize("content", [None, ""])
+def test_make_reproduce_with_a_missing_or_empty_config_is_one_line(tmp_path, content):
+    wf = copy_workflow(tmp_path)
+    shutil.copy(REPO / "Makefile", wf / "Makefile")
+    if content is not None:
+        (wf / "config/blank.yaml").write_text(content)
+    proc = subprocess.run(["make", "-s", "reproduce", "SCALE=blank", "-o", ".venv/.installed"], cwd=wf,
+                          capture_output=True, text=True, env=ENV)
+    errors = [line for line in proc.stderr.splitlines() if not line.startswith("make")]
+    assert proc.returncode != 0 and errors == ["snnrobust: error: config/blank.yaml is missing or empty"], proc.stderr
+    assert not (wf / "results").exists() and not (wf / ".snakemake").exists()
