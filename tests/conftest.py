@@ -34,6 +34,19 @@ def run_cli(*args: str, check: bool = True, cwd: Path | None = None) -> subproce
     return proc
 
 
+def kill_after_first_checkpoint(args: list[str], checkpoint: Path, env: dict | None = None) -> None:
+    """Start a training command and SIGKILL it as soon as its first checkpoint exists (interrupted-run tests)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
 @pytest.fixture(scope="session")
 def digits_npz(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("data") / "digits.npz"

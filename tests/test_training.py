@@ -1,18 +1,14 @@
 """Training loop: determinism, exact resume after a crash or a SIGKILL, and sensible accuracy."""
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
-from conftest import REPO, SMALL_SNN_SPEC, run_cli
+from conftest import SMALL_SNN_SPEC, kill_after_first_checkpoint, run_cli
 from snnrobust.data import load_prepared
 from snnrobust.errors import SnnRobustError
 from snnrobust.methods import make_method
@@ -73,12 +69,7 @@ def test_sigkilled_cli_training_resumes_with_identical_metrics(digits_npz, tmp_p
     args = [sys.executable, "-m", "snnrobust", "train", "--data", str(digits_npz), "--spec", json.dumps(spec),
             "--out-model", str(d / "model.pt"), "--out-metrics", str(d / "metrics.csv"),
             "--out-run", str(d / "run.json"), "--checkpoint", str(d / "ckpt.pt"), "--no-progress"]
-    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (d / "ckpt.pt").exists() and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_first_checkpoint(args, d / "ckpt.pt")
     assert not (d / "metrics.csv").exists(), "the run finished before it could be killed"
     _train_cli(digits_npz, spec, d)
     run = json.loads((d / "run.json").read_text())

@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conftest import REPO, SMALL_SNN_SPEC
+from conftest import REPO, SMALL_SNN_SPEC, kill_after_first_checkpoint
 from snnrobust.data import load_prepared
 from snnrobust.errors import SnnRobustError
 from snnrobust.methods import METHODS, Method
@@ -182,13 +180,7 @@ def test_sigkilled_run_with_schedule_and_after_step_resumes_byte_identical(digit
     run_cli(*_train_args(digits_npz, spec, ref))
     d = tmp_path / "killed"
     d.mkdir()
-    proc = subprocess.Popen(_launch(_train_args(digits_npz, spec, d)), cwd=REPO, env=_ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (d / "ckpt.pt").exists() and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_first_checkpoint(_launch(_train_args(digits_npz, spec, d)), d / "ckpt.pt", env=_ENV)
     assert not (d / "metrics.csv").exists(), "the run finished before it could be killed"
     run_cli(*_train_args(digits_npz, spec, d))
     assert json.loads((d / "run.json").read_text())["resumed_from_epoch"] >= 1
