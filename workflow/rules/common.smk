@@ -106,14 +106,20 @@ def data_spec(wc):
 ENSEMBLE_ATTACKS = {"ensemble"}
 
 
-def paper_keys():
+def paper_keys(study):
     """Paper keys of config ids that result rows do not carry: a model's pooling, whether an attack is an
-    ensemble. Pairing needs every key a paper row declares, so a row without them is never paired."""
-    return {
+    ensemble, and what the study's report section adds per id (attack_variant, a method's lam). Pairing needs
+    every key a paper row declares, so a row without them is never paired."""
+    rep = config["studies"][study]["report"]
+    derived = {
         "model_keys": {k: {"pooling": v["options"]["pooling"]} for k, v in config["models"].items()
                        if v.get("options", {}).get("pooling") is not None},
         "attack_keys": {k: {"ensemble": v["name"] in ENSEMBLE_ATTACKS} for k, v in config["attacks"].items()},
+        "method_keys": {},
     }
+    return {spec_key: {ident: {**ids.get(ident, {}), **(rep.get(spec_key) or {}).get(ident, {})}
+                       for ident in {**ids, **(rep.get(spec_key) or {})}}
+            for spec_key, ids in derived.items()}
 
 
 def report_spec(study, table):
@@ -127,7 +133,7 @@ def report_spec(study, table):
         "paper_table": next((t for t, view in rep.get("slots", {}).items() if view == table), None),
         "arch_map": {k: v["paper_name"] for k, v in config["models"].items() if "paper_name" in v},
         "stand_in_models": sorted(k for k, v in config["models"].items() if v.get("stand_in")),
-        **paper_keys(),
+        **paper_keys(study),
     })
 
 
@@ -139,7 +145,7 @@ def page_spec(study):
         "scale": config["scale"],
         "arch_map": {k: v["paper_name"] for k, v in config["models"].items() if "paper_name" in v},
         "stand_in_models": sorted(k for k, v in config["models"].items() if v.get("stand_in")),
-        **paper_keys(),
+        **paper_keys(study),
     })
 
 

@@ -30,7 +30,9 @@ SECTION_FIELDS = {"paper", "slots", "method_map", "attack_map", "dataset_names",
 SPEC_FIELDS = SECTION_FIELDS | {"study", "scale", "arch_map", "stand_in_models", "title"}
 #: The registered figure drawn for a figure slot, by the view that feeds it.
 FIGURE_OF_VIEW = {"attacks": "eps_sweep", "transfer": "eps_sweep", "grad_norms": "grad_norms",
-                  "analyses": "grad_norms", "training": "training_curves"}
+                  "analyses": "grad_norms", "training": "training_curves", "random_vs_fgsm": "random_vs_fgsm",
+                  "lambda_sweep": "lambda_sweep", "grad_hist": "grad_hist", "grad_heatmap": "grad_heatmap",
+                  "vulnerability": "grad_norms"}
 NOT_PRINTED = "not printed"
 CLAIM_COLUMNS = ["paper", "claim", "text", "source", "result", "reproduced", "settings", "left", "right",
                  "paper_result", "paper_values"]

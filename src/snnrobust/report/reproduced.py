@@ -29,7 +29,15 @@ REPRODUCED_METRICS = frozenset({"accuracy", *COST_METRICS, "train_loss", "train_
 #: Report views: a slot names one; each takes the measurements of some result kinds (``kind`` column). The
 #: attacks view holds transfer rows too (``threat`` tells them apart), as the papers' tables mix both.
 VIEW_KINDS = {"attacks": ("attacks", "transfer"), "transfer": ("transfer",), "grad_norms": ("analyses",),
-              "analyses": ("analyses",), "training": ("training",)}
+              "analyses": ("analyses",), "training": ("training",),
+              # the SR paper's figures (Fig. 1, 3/6, 4, 5) and its Theorem 4.3 data
+              "random_vs_fgsm": ("attacks",), "lambda_sweep": ("attacks", "analyses", "training"),
+              "grad_hist": ("analyses",), "grad_heatmap": ("analyses",), "vulnerability": ("analyses",)}
+#: Analysis registry names whose rows a view keeps (views not listed keep every row of their kinds).
+VIEW_ANALYSES = {"grad_norms": ("grad_norms",), "grad_hist": ("grad_hist",), "grad_heatmap": ("grad_heatmap",),
+                 "vulnerability": ("vulnerability",), "lambda_sweep": ("grad_norms",)}
+#: Attack registry names whose rows a view keeps (clean rows always stay).
+VIEW_ATTACKS = {"random_vs_fgsm": ("random", "fgsm")}
 #: Spec entries that attach paper keys to config ids: spec key → the row column holding the id.
 ROW_KEY_SPECS = {"model_keys": "model", "attack_keys": "attack", "method_keys": "method"}
 
@@ -149,7 +157,16 @@ def in_paper_vocabulary(frame: pd.DataFrame, spec: Mapping) -> pd.DataFrame:
 
 
 def view_rows(frame: pd.DataFrame, view: str | None) -> pd.DataFrame:
-    """The measurements a report view shows (none for no view)."""
+    """The measurements a report view shows (none for no view): its result kinds, narrowed to the analyses and
+    attacks it draws (a histogram view never sees heatmap rows); the λ sweep keeps only methods with a ``lam``."""
     if not view or frame.empty:
         return frame.iloc[0:0]
-    return frame[frame["kind"].isin(VIEW_KINDS[view])]
+    keep = frame["kind"].isin(VIEW_KINDS[view])
+    if view in VIEW_ANALYSES and "analysis_name" in frame:
+        keep &= (frame["kind"] != "analyses") | frame["analysis_name"].isin(VIEW_ANALYSES[view])
+    if view in VIEW_ATTACKS and "attack_name" in frame:
+        keep &= frame["attack_name"].isin(VIEW_ATTACKS[view]) | (frame["attack"] == "clean")
+    if view == "lambda_sweep":
+        keep &= frame["lam"].notna() if "lam" in frame else False
+        keep &= (frame["kind"] != "training") | (frame["metric"] == "test_acc")
+    return frame[keep]
