@@ -127,6 +127,7 @@ def _check_method(config: dict, name: str, options: dict) -> None:
     from snnrobust.methods import METHODS
 
     METHODS.check_options(name, options)
+    METHODS.create(name, **options)  # builds the method once: nested inner-attack options are checked too
 
 
 def _check_analysis(config: dict, name: str, options: dict) -> None:

@@ -4,6 +4,12 @@ and resumes from them.
 Resuming is exact: data order and augmentation come from generators seeded by (seed, epoch), and
 the global torch RNG states and the method's own state are saved in each checkpoint, so a killed run
 that resumes ends with the same metrics as an uninterrupted one.
+
+Model selection (``select``): ``last`` keeps the last epoch's model; ``best_val`` the epoch with the best
+accuracy on a validation split held out of the training set (``val_size``); ``best_test`` the epoch with
+the best clean *test* accuracy, which is what the SR paper's released code keeps (the test set then does
+model selection, so its test numbers are optimistic; kept to reproduce the published ones). The best state
+lives in the checkpoint, so a resumed run selects what an uninterrupted one selects.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from snnrobust.errors import SnnRobustError
 from snnrobust.io import torch_load, torch_save
 from snnrobust.methods.base import Method
 from snnrobust.options import NonNegativeFloat, PositiveFloat, PositiveInt, Seed, coerce_options
+from snnrobust.registry import Registry
 
 METRIC_COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc"]
 
@@ -42,6 +49,8 @@ class TrainConfig:
     train_limit: PositiveInt | None = None
     eval_limit: PositiveInt | None = None
     eval_batch_size: PositiveInt = 256
+    val_size: PositiveInt | None = None
+    select: Literal["last", "best_val", "best_test"] = "last"
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1:
@@ -50,6 +59,19 @@ class TrainConfig:
             raise SnnRobustError(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
         if self.schedule not in ("cosine", "constant"):
             raise SnnRobustError(f"unknown schedule {self.schedule!r}; choose one of: constant, cosine")
+        SELECTIONS.get(self.select)
+        if self.val_size is not None and (isinstance(self.val_size, bool) or not isinstance(self.val_size, int)
+                                          or self.val_size < 1):
+            raise SnnRobustError(f"val_size must be an integer >= 1, got {self.val_size!r}")
+        if self.select == "best_val" and self.val_size is None:
+            raise SnnRobustError("select best_val needs a validation split: set val_size")
+
+
+#: Model selection: name → the metrics-row column whose maximum picks the kept epoch (None: the last epoch).
+SELECTIONS: Registry[str | None] = Registry("model selection")
+SELECTIONS.register("last")(None)
+SELECTIONS.register("best_val")("val_acc")
+SELECTIONS.register("best_test")("test_acc")  # the released SR code's reading: the test set selects
 
 
 OPTIMIZERS: dict[str, Callable[[list, TrainConfig], torch.optim.Optimizer]] = {
@@ -65,6 +87,10 @@ class TrainResult:
     resumed_from_epoch: int = 0
     train_steps: int = 0
     device: str = "cpu"
+    selected_epoch: int = 0  # the 1-based epoch whose model train() leaves in the model
+    #: wall seconds of each epoch's training steps (evaluation excluded), resumed epochs included: the SR
+    #: paper's Tab. 7 cost. Kept out of the metrics rows, which must be byte-identical across reruns.
+    epoch_seconds: list[float] = field(default_factory=list)
 
     @property
     def columns(self) -> list[str]:
@@ -137,14 +163,22 @@ def _lr_at(cfg: TrainConfig, epoch: int) -> float:
     return 0.5 * cfg.lr * (1.0 + math.cos(math.pi * epoch / cfg.epochs))
 
 
-@torch.no_grad()
 def evaluate_clean(model: nn.Module, feed, limit: int | None) -> tuple[float, float]:
     """Clean loss and accuracy (%) on the first ``limit`` test examples (all if None), in eval mode."""
+    return _loss_and_accuracy(model, feed.view(model, "test"), feed.test(limit))
+
+
+def evaluate_val(model: nn.Module, feed) -> tuple[float, float]:
+    """Clean loss and accuracy (%) on the validation split held out of the training set, in eval mode."""
+    return _loss_and_accuracy(model, feed.view(model, "val"), feed.val())
+
+
+@torch.no_grad()
+def _loss_and_accuracy(model: nn.Module, net: nn.Module, batches) -> tuple[float, float]:
     was_training = model.training
     model.eval()
-    net = feed.view(model, "test")
     total, correct, loss_sum = 0, 0, 0.0
-    for x, y in feed.test(limit):
+    for x, y in batches:
         logits = net(x)
         loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
@@ -181,7 +215,7 @@ def build_optimizer(model: nn.Module, method: Method, cfg: TrainConfig) -> torch
 
 
 def _save_checkpoint(path: Path, model, optimizer, method: Method, epoch: int, metrics: list[dict],
-                     fingerprint: str, device: torch.device) -> None:
+                     fingerprint: str, device: torch.device, best: dict | None, epoch_seconds: list[float]) -> None:
     state = {
         "fingerprint": fingerprint,
         "epoch": epoch,
@@ -190,6 +224,8 @@ def _save_checkpoint(path: Path, model, optimizer, method: Method, epoch: int, m
         "method": method.state_dict(),
         "torch_rng": torch.get_rng_state(),
         "metrics": metrics,
+        "best": best,
+        "epoch_seconds": epoch_seconds,
     }
     if device.type == "cuda":
         state["cuda_rng"] = torch.cuda.get_rng_state(device)
@@ -211,8 +247,10 @@ def _restore_checkpoint(path: Path, state: dict, model, optimizer, method: Metho
 
 
 def _epoch_row(epoch: int, lr: float, loss_sum: float, correct: int, seen: int, test: tuple[float, float],
-               robust_acc: float | None, extra: dict[str, float], method: Method) -> dict:
-    """One metrics row: the fixed columns, ``robust_acc`` (when evaluated at all), the method's columns."""
+               val: tuple[float, float] | None, robust_acc: float | None, extra: dict[str, float],
+               method: Method) -> dict:
+    """One metrics row: the fixed columns, ``val_loss``/``val_acc`` (with a validation split),
+    ``robust_acc`` (when evaluated at all), the method's columns."""
     row = {
         "epoch": epoch + 1,
         "lr": round(lr, 10),
@@ -221,6 +259,8 @@ def _epoch_row(epoch: int, lr: float, loss_sum: float, correct: int, seen: int, 
         "test_loss": test[0],
         "test_acc": test[1],
     }
+    if val is not None:
+        row["val_loss"], row["val_acc"] = val
     if robust_acc is not None:
         row["robust_acc"] = robust_acc
     clash = sorted(set(row) & set(extra))
@@ -248,7 +288,8 @@ def train(
     model, batches and checkpoint state live on ``device``. ``fingerprint`` identifies the run (a
     hash of its full spec): a checkpoint written by a run with another fingerprint (changed epochs,
     model or method options) is not resumed but started afresh, so a resumed run always equals an
-    uninterrupted run of the same spec.
+    uninterrupted run of the same spec. At the end the model holds the epoch ``cfg.select`` picks
+    (``result.selected_epoch``); the checkpoint keeps the last epoch's state (to resume) and the best one.
     """
     from snnrobust.data.loader import make_feed
 
@@ -258,15 +299,18 @@ def train(
     if robust_eval is not None:
         feed.test(robust_eval.n_eval)  # a subset the data cannot give fails now, not after k epochs
     optimizer = build_optimizer(model, method, cfg)
+    method.on_run_start(cfg.seed)  # before a checkpoint restores the method's counters
+    selector = SELECTIONS.get(cfg.select)
     result = TrainResult(device=str(device))
-    start_epoch = 0
+    start_epoch, best = 0, None
     state = torch_load(checkpoint) if checkpoint.exists() else None
     if state is not None and state.get("fingerprint", "") != fingerprint:
         tqdm.write(f"checkpoint {checkpoint} belongs to another run spec; starting afresh")
         state = None
     if state is not None:
         start_epoch = _restore_checkpoint(checkpoint, state, model, optimizer, method, device)
-        result.metrics = list(state["metrics"])
+        result.metrics, best = list(state["metrics"]), state.get("best")
+        result.epoch_seconds = list(state.get("epoch_seconds", []))
         result.resumed_from_epoch = start_epoch
     net = feed.view(model, "train")
     t0 = time.perf_counter()
@@ -278,6 +322,7 @@ def train(
         model.train()
         loss_sum, correct, seen = 0.0, 0, 0
         bar = tqdm(feed.train(epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
+        epoch_t0 = time.perf_counter()
         for x, y in bar:
             optimizer.zero_grad(set_to_none=True)
             loss, logits = method.loss(net, x, y)
@@ -291,19 +336,29 @@ def train(
             correct += (logits.argmax(1) == y).sum().item()
             seen += y.numel()
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}")
+        result.epoch_seconds.append(time.perf_counter() - epoch_t0)
         test = evaluate_clean(model, feed, cfg.eval_limit)
+        val = evaluate_val(model, feed) if cfg.val_size is not None else None
         robust_acc = None
         if robust_eval is not None:
             robust_acc = robust_eval.robust_acc(model, feed, cfg.seed) if robust_eval.due(epoch + 1) else math.nan
-        row = _epoch_row(epoch, lr, loss_sum, correct, seen, test, robust_acc, method.epoch_metrics(), method)
+        row = _epoch_row(epoch, lr, loss_sum, correct, seen, test, val, robust_acc, method.epoch_metrics(), method)
         if result.metrics and list(row) != list(result.metrics[-1]):
             raise SnnRobustError(f"method {method.name!r}: metric columns changed at epoch {epoch + 1}: "
                                  f"{list(row)} after {list(result.metrics[-1])}")
         result.metrics.append(row)
-        _save_checkpoint(checkpoint, model, optimizer, method, epoch + 1, result.metrics, fingerprint, device)
+        if selector is not None and (best is None or row[selector] > best["score"]):
+            best = {"epoch": epoch + 1, "score": row[selector],
+                    "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+        _save_checkpoint(checkpoint, model, optimizer, method, epoch + 1, result.metrics, fingerprint, device, best,
+                         result.epoch_seconds)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1)
     result.wall_s = time.perf_counter() - t0
+    result.selected_epoch = cfg.epochs
+    if best is not None:
+        model.load_state_dict(best["model"])
+        result.selected_epoch = int(best["epoch"])
     return result
 
 
@@ -312,5 +367,5 @@ def train_config_from(spec: dict) -> TrainConfig:
     return TrainConfig(**coerce_options(TrainConfig, spec, "the training recipe"))
 
 
-__all__ = ["TrainConfig", "TrainResult", "RobustEval", "train", "evaluate_clean", "build_optimizer", "train_config_from",
-           "robust_eval_from", "METRIC_COLUMNS", "asdict"]
+__all__ = ["TrainConfig", "TrainResult", "RobustEval", "train", "evaluate_clean", "evaluate_val", "build_optimizer",
+           "train_config_from", "robust_eval_from", "METRIC_COLUMNS", "SELECTIONS", "asdict"]

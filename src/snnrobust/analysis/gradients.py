@@ -41,10 +41,13 @@ def fy_two_logit(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     (:func:`stable_sigmoid`), so a confidently classified sample keeps a non-zero ∇ f_y. Which
     logits z are (time-mean or summed over T) is the caller's choice: see ``FY_READINGS``.
     """
+    return stable_sigmoid(two_logit_margin(logits, y))
+
+
+def two_logit_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """z_y − z_ỹ with ỹ the strongest other class: the argument of f_y's sigmoid (Eq. 9)."""
     z_y = logits.gather(1, y[:, None]).squeeze(1)
-    others = logits.scatter(1, y[:, None], float("-inf"))
-    z_other = others.max(1).values
-    return stable_sigmoid(z_y - z_other)
+    return z_y - logits.scatter(1, y[:, None], float("-inf")).max(1).values
 
 
 # Which z enters f_y for an SNN. The paper (Eq. 8) uses the output summed over the T steps, so

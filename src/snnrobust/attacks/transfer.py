@@ -13,7 +13,13 @@ from snnrobust.errors import SnnRobustError
 class Transfer:
     """``attack`` run on ``source``; quacks like an :class:`Attack` for ``evaluate_attack``, whose
     model is the target. The attack's gradient rule and mode apply to the source, which it
-    differentiates; the cost counted is the source's."""
+    differentiates; the cost counted is the source's (plus, for an ensemble, its checks on the target).
+
+    An attack that checks success as it goes (the ensemble's cascade, ``attack_judged``) is told the
+    target to check on: its members attack the source, and a sample leaves the cascade once the
+    *target* misclassifies it. Where the ensemble's rules apply (source, the paper; or the target,
+    the SR code's quirk) is the ensemble's ``reading`` option, a column of its rows.
+    """
 
     def __init__(self, attack: Attack, source: nn.Module):
         self.attack, self.source = attack, source
@@ -33,6 +39,9 @@ class Transfer:
             raise SnnRobustError(
                 f"spike-space transfer needs the same T on source and target, got {self.source.T} and {target.T}"
             )
+        judged = getattr(self.attack, "attack_judged", None)
+        if judged is not None:
+            return judged(self.source, target, x, y, generator)
         return self.attack(self.source, x, y, generator)
 
     def predict(self, target: nn.Module, z: torch.Tensor) -> torch.Tensor:

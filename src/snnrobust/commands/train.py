@@ -56,6 +56,10 @@ def train(data_path: str, spec: dict, out_model: str, out_metrics: str, out_run:
         **spec.get("labels", {}),
         "final": {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in result.metrics[-1].items()},
         "wall_s": result.wall_s,
+        "epoch_seconds": [round(t, 4) for t in result.epoch_seconds],  # training steps only (SR Tab. 7)
+        "selected_epoch": result.selected_epoch,
+        "selected": {k: None if isinstance(v, float) and math.isnan(v) else v
+                     for k, v in result.metrics[result.selected_epoch - 1].items()},
         "train_steps_this_run": result.train_steps,
         "resumed_from_epoch": result.resumed_from_epoch,
         "device": device_record["device"],

@@ -8,6 +8,6 @@ from snnrobust.data.prepared import PreparedData, load_prepared
 from snnrobust.data.sources import DATASETS, prepare_dataset
 
 # Each import registers its sources in DATASETS.
-from snnrobust.data import digits, graphs, npz, tinyimagenet, torchvision_sets  # noqa: E402,F401
+from snnrobust.data import cifar10_dvs, digits, graphs, npz, tinyimagenet, torchvision_sets  # noqa: E402,F401
 
 __all__ = ["DATASETS", "PreparedData", "load_prepared", "prepare_dataset"]

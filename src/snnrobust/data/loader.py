@@ -76,17 +76,56 @@ class MaskedNodes(nn.Module):
         return self.model(x, self.edge_index)[self.mask]
 
 
+#: Stream tag of the validation hold-out in the (seed, tag) seed sequence (never an epoch number).
+_HOLDOUT_STREAM = 0x76616C69
+
+
+def holdout_split(n: int, val_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train indices, validation indices) of an n-example training set: ``val_size`` examples drawn by a
+    permutation seeded from ``seed`` alone (the same split every epoch and on resume), both in index order."""
+    if not 1 <= val_size < n:
+        raise SnnRobustError(f"val_size must be between 1 and {n - 1} (the training split has {n} examples), "
+                             f"got {val_size}")
+    state = np.random.SeedSequence([int(seed), _HOLDOUT_STREAM]).generate_state(1, np.uint64)[0]
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF))
+    return order[val_size:].sort().values, order[:val_size].sort().values
+
+
 class ImageFeed:
     """Image mini-batches for the training loop: shuffled and augmented per (seed, epoch) on the CPU
-    (so the data order does not depend on the device), then moved to ``device``."""
+    (so the data order does not depend on the device), then moved to ``device``.
+
+    With ``val_size`` a validation split is held out of the training split (``holdout_split``): training
+    batches (and ``train_limit``) draw only from the rest, ``val()`` gives the held-out examples, and the
+    test split is never touched by either.
+    """
 
     def __init__(self, data, cfg, device: torch.device):
         self.data, self.cfg, self.device = data, cfg, torch.device(device)
+        self.train_index = self.val_index = None
+        if cfg.val_size is not None:
+            x, y = data.split("train")
+            self.train_index, self.val_index = holdout_split(len(y), cfg.val_size, cfg.seed)
+            if cfg.train_limit is not None and cfg.train_limit > len(self.train_index):
+                raise SnnRobustError(f"asked for {cfg.train_limit} training examples of {data.path}, which has only "
+                                     f"{len(self.train_index)} after holding out val_size={cfg.val_size}")
+            self._train = x[self.train_index], y[self.train_index]
+            self._val = x[self.val_index], y[self.val_index]
 
     def train(self, epoch: int) -> OnDevice:
         c = self.cfg
-        return OnDevice(self.data.loader("train", c.batch_size, shuffle=True, seed=c.seed, epoch=epoch,
-                                         augment=c.augment, limit=c.train_limit), self.device)
+        if self.val_index is None:
+            return OnDevice(self.data.loader("train", c.batch_size, shuffle=True, seed=c.seed, epoch=epoch,
+                                             augment=c.augment, limit=c.train_limit), self.device)
+        return OnDevice(BatchLoader(*self._train, c.batch_size, shuffle=True, seed=c.seed, epoch=epoch,
+                                    augment=c.augment, limit=c.train_limit), self.device)
+
+    def val(self) -> OnDevice:
+        """The held-out validation examples, unshuffled (an error without ``val_size``)."""
+        if self.val_index is None:
+            raise SnnRobustError("no validation split: set the training option val_size")
+        return OnDevice(BatchLoader(*self._val, self.cfg.eval_batch_size, shuffle=False, seed=self.cfg.seed),
+                        self.device)
 
     def test(self, limit: int | None) -> OnDevice:
         """The first ``limit`` test images, unshuffled (the fixed evaluation subset)."""
@@ -102,7 +141,7 @@ class GraphFeed:
     the scores see only the split's nodes (train or test mask) through ``MaskedNodes``."""
 
     def __init__(self, data, cfg, device: torch.device):
-        for option, off in (("augment", False), ("train_limit", None), ("eval_limit", None)):
+        for option, off in (("augment", False), ("train_limit", None), ("eval_limit", None), ("val_size", None)):
             if getattr(cfg, option) is not off:
                 raise SnnRobustError(f"train option {option} does not apply to graph data {data.path}")
         graph = data.graph

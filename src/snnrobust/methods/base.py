@@ -1,6 +1,6 @@
 """The contract between a training method and the shared loop: a loss, plus optional hooks.
 
-The loop calls, per run: ``param_groups`` once (building the optimizer); per epoch:
+The loop calls, per run: ``param_groups`` once (building the optimizer), ``on_run_start(seed)``; per epoch:
 ``on_epoch_start`` → for each batch ``loss`` then ``after_step`` (after ``optimizer.step()``) →
 ``epoch_metrics``; and it saves ``state_dict()`` in every checkpoint and gives it back to
 ``load_state_dict`` on resume, so a resumed run equals an uninterrupted one.
@@ -36,6 +36,10 @@ class Method:
         ``weight_decay``, or ``lr_scale``: a factor on the scheduled learning rate); None = one
         group of all parameters."""
         return None
+
+    def on_run_start(self, seed: int) -> None:
+        """Called once before training, before a checkpoint is restored: the run's seed (for methods that
+        draw random numbers: an inner attack's random start, RAT's row picks)."""
 
     def on_epoch_start(self, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         """Called before epoch ``epoch`` (0-based) runs, after the loop set its learning rate: schedules."""

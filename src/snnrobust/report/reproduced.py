@@ -98,9 +98,21 @@ def training_measurements(rows: pd.DataFrame) -> pd.DataFrame:
         raise SnnRobustError("training metrics lack column(s) model or epoch")
     ids = [c for c in RUN_KEYS if c in rows]
     last = rows.sort_values("epoch").groupby(["source_file"], sort=False).tail(1)
+    last = last.assign(epoch_s=last["source_file"].map(_mean_epoch_seconds))
     values = [c for c in last.select_dtypes("number") if c not in (*ids, "epoch", "lr")]
-    long = last.melt(id_vars=ids, value_vars=values, var_name="metric", value_name="value")
+    long = last.melt(id_vars=ids, value_vars=values, var_name="metric", value_name="value").dropna(subset=["value"])
     return long.assign(metric=long["metric"].replace(TRAINING_ALIASES), kind="training")
+
+
+def _mean_epoch_seconds(metrics_path: str) -> float:
+    """Mean wall seconds of a run's training epochs, from the ``run.json`` beside its metrics (NaN if absent):
+    the timing stays out of metrics.csv, which must be byte-identical across reruns."""
+    run = Path(metrics_path).with_name("run.json")
+    try:
+        seconds = json.loads(run.read_text()).get("epoch_seconds") or []
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return float("nan")
+    return float(sum(seconds) / len(seconds)) if seconds else float("nan")
 
 
 def with_row_keys(frame: pd.DataFrame, spec: Mapping) -> pd.DataFrame:
