@@ -180,3 +180,39 @@ def test_train_fraction_matches_spikingjelly_rounding():
 
     assert cifar10_dvs_test_size() == 10 * (1000 - math.ceil(1000 * 0.9)) == 1000
     assert cifar10_dvs_test_size(md5s={}) is None
+
+
+def test_prepared_events_train_and_attack_an_snn(tmp_path, dvs_archives, loopback_only):
+    """The prepared frames load, batch (crop/flip per sample, same for all frames), feed an SNN through the
+    events encoder (T = frames) and take an FGSM-AT step and an FGSM attack: Table 2's path end to end."""
+    import torch
+
+    from snnrobust.attacks import evaluate_attack, make_attack
+    from snnrobust.data import load_prepared
+    from snnrobust.data.loader import make_feed
+    from snnrobust.data.transforms import random_crop_flip
+    from snnrobust.training import TrainConfig
+    from snnrobust.methods import make_method
+    from snnrobust.models import build_model
+
+    base, md5s, _, _ = dvs_archives
+    out = tmp_path / "dvs.npz"
+    prepare_dataset("cifar10_dvs", out, root=tmp_path / "raw", frames=T, size=16, train_fraction=0.5, mirror=base,
+                    md5s=md5s)
+    data = load_prepared(out)
+    feed = make_feed(data, TrainConfig(epochs=1, batch_size=8, augment=True, seed=0), torch.device("cpu"))
+    x, y = next(iter(feed.train(0)))
+    assert x.shape == (8, T, 2, 16, 16) and x.dtype == torch.float32 and 0.0 <= float(x.min()) <= float(x.max()) <= 1.0
+    flipped = random_crop_flip(x[:4], torch.Generator().manual_seed(0))
+    assert flipped.shape == x[:4].shape
+    # one crop/flip per sample: every frame of a sample moved the same way as frame 0
+    shift = random_crop_flip(torch.arange(16.0).expand(4, T, 2, 16, 16).clone(), torch.Generator().manual_seed(0))
+    assert torch.equal(shift, shift[:, :1].expand_as(shift))
+    torch.manual_seed(0)
+    model = build_model("snn_vgg_tiny", 10, tuple(data.meta["in_shape"]), T=T, width=0.25, encoder="events")
+    method = make_method("at", attack={"name": "fgsm"}, eps=2 / 255)
+    loss, logits = method.loss(model.train(), x[:8], y[:8])
+    loss.backward()
+    assert logits.shape == (8, 10) and torch.isfinite(loss)
+    result = evaluate_attack(model.eval(), make_attack("fgsm", eps=8 / 255), [(x[:8], y[:8])], progress=False)
+    assert result["n"] == 8 and result["robust_acc"] <= 100.0

@@ -39,6 +39,28 @@ class DirectEncoder(nn.Module):
         return f"T={self.T}"
 
 
+@ENCODERS.register("events")
+class EventFrames(nn.Module):
+    """Pre-encoded event frames (CIFAR10-DVS), batch first [B, T, C, H, W] as batches are drawn → [T, B, C, H, W]."""
+
+    reads_raw_pixels = False
+
+    def __init__(self, T: int):
+        super().__init__()
+        self.T = T
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 5 or x.shape[1] != self.T:
+            raise SnnRobustError(f"the events encoder needs [B, {self.T}, C, H, W] frames, got {tuple(x.shape)}")
+        return x.transpose(0, 1)
+
+    def bounds(self, lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return lo, hi
+
+    def extra_repr(self) -> str:
+        return f"T={self.T}"
+
+
 class _PhaseBits(torch.autograd.Function):
     """Forward: the phase-coded spikes; backward: straight-through (identity per time step)."""
 

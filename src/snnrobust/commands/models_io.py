@@ -18,7 +18,7 @@ def model_spec_for(model_spec: dict, data_meta: dict) -> dict:
     unless the spec sets them (graph models take none)."""
     _check_keys(model_spec, {"arch", "options"}, "model spec")
     options = dict(model_spec.get("options") or {})
-    if data_meta.get("kind", "image") == "image":
+    if data_meta.get("kind", "image") in ("image", "events"):
         for key in DATA_OPTIONS:
             options.setdefault(key, data_meta.get(key))
     return {"arch": _take(model_spec, "arch", required=True), "options": options}

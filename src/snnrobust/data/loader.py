@@ -166,6 +166,7 @@ class GraphFeed:
 
 FEEDS: Registry[Callable] = Registry("data kind")
 FEEDS.register("image")(ImageFeed)
+FEEDS.register("events")(ImageFeed)  # pre-encoded frames [N, T, C, H, W] batch like images
 FEEDS.register("graph")(GraphFeed)
 
 

@@ -19,6 +19,7 @@ from snnrobust.errors import SnnRobustError
 _SCHEMA: dict[str, dict[str, tuple[str, int]]] = {
     "image": {"x_train": ("u", 4), "y_train": ("i", 1), "x_test": ("u", 4), "y_test": ("i", 1)},  # HWC never
     "graph": {"x": ("f", 2), "edge_index": ("i", 2), "y": ("i", 1), **{m: ("b", 1) for m in GRAPH_MASKS}},
+    "events": {"x_train": ("u", 5), "y_train": ("i", 1), "x_test": ("u", 5), "y_test": ("i", 1)},  # N,T,C,H,W
 }
 _SPLITS = ("train", "test")
 
@@ -52,8 +53,19 @@ def _check_graph(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]
             raise SnnRobustError(f"{where}: {mask} has {len(arrays[mask])} entries for {n} nodes")
 
 
+def _check_events(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Frames uint8 (N, T, C, H, W) with (C, H, W) = in_shape and T = meta frames; labels in range."""
+    for split in _SPLITS:
+        where = f"prepared data {path} ({split} split)"
+        x = arrays[f"x_{split}"]
+        check_labels(arrays[f"y_{split}"], meta["num_classes"], where, n=len(x))
+        if list(x.shape[2:]) != list(meta["in_shape"]) or x.shape[1] != meta.get("frames"):
+            raise SnnRobustError(f"{where}: frames are {tuple(x.shape[1:])} but meta says "
+                                 f"{meta.get('frames')} x {meta['in_shape']}")
+
+
 # Per-kind value checks, run after the schema (dtype family and rank) holds.
-_VALUE_CHECKS = {"image": _check_image, "graph": _check_graph}
+_VALUE_CHECKS = {"image": _check_image, "graph": _check_graph, "events": _check_events}
 
 
 def _check(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -98,7 +110,8 @@ class PreparedData:
         return tuple(int(v) for v in self.meta["in_shape"])
 
     def _need(self, kind: str) -> None:
-        if self.kind != kind:
+        kinds = ("image", "events") if kind == "image" else (kind,)  # event frames batch like images
+        if self.kind not in kinds:
             raise SnnRobustError(f"{self.path} holds {self.kind} data, not {kind} data")
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -35,7 +35,10 @@ def decode_images(blobs: Iterable[bytes]) -> np.ndarray:
 
 
 def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Per-sample random crop from a zero-padded batch plus random horizontal flip, driven by ``generator``."""
+    """Per-sample random crop from a zero-padded batch plus random horizontal flip, driven by ``generator``;
+    event frames [B, T, C, H, W] get one crop and flip per sample, the same for all its frames."""
+    shape = x.shape
+    x = x.reshape(shape[0], -1, *shape[-2:])
     b, c, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
     oy = torch.randint(0, 2 * pad + 1, (b,), generator=generator)
@@ -46,4 +49,4 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) 
     rows = oy[:, None] + torch.arange(h)
     cols = ox[:, None] + cols
     return padded[torch.arange(b)[:, None, None, None], torch.arange(c)[None, :, None, None],
-                  rows[:, None, :, None], cols[:, None, None, :]]
+                  rows[:, None, :, None], cols[:, None, None, :]].reshape(shape)
