@@ -124,6 +124,16 @@ def _readme_results(a):
     update_readme(a.readme, a.scale, render_section(a.results, a.scale))
 
 
+@verb("provenance", "print what result files record: git commit, config hash, packages, device, seed",
+      [(("paths",), {"nargs": "+", "metavar": "PATH", "help": "result JSON, model.pt, or a folder of them"}),
+       (("--out-html",), {"default": None, "help": "also write the report's about page"}),
+       (("--out-csv",), {"default": None, "help": "also write one row per result file"}),
+       (("--json",), {"action": "store_true", "dest": "as_json", "help": "print JSON records instead"})])
+def _provenance(a):
+    from snnrobust.commands.provenance import provenance_cmd
+    print(provenance_cmd(a.paths, a.out_html, a.out_csv, a.as_json))
+
+
 @verb("validate-config", "check a pipeline config against the schema and the registries",
       [(("--config",), {"required": True}), (("--schema",), {"required": True})])
 def _validate(a):

@@ -312,6 +312,7 @@ def train(
         result.metrics, best = list(state["metrics"]), state.get("best")
         result.epoch_seconds = list(state.get("epoch_seconds", []))
         result.resumed_from_epoch = start_epoch
+        tqdm.write(f"resumed from epoch {start_epoch} of {cfg.epochs} ({checkpoint})")
     net = feed.view(model, "train")
     t0 = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):

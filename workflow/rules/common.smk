@@ -13,6 +13,7 @@ from snakemake.utils import update_config
 from snnrobust.config import check_not_empty, load_yaml, validate_config
 from snnrobust.errors import SnnRobustError
 from snnrobust.plan import Run
+from snnrobust.provenance import CONFIG_HASH_ENV, config_hash
 
 SCHEMA = "workflow/schemas/config.schema.yaml"
 DEFAULT_CONFIG = "config/default.yaml"
@@ -44,6 +45,10 @@ try:
     PLAN = _load_plan()
 except SnnRobustError as exc:
     sys.exit(f"snnrobust: error: {exc}")
+
+# Every job records the hash of this run's whole config in its provenance: handed down in the environment
+# (not a param, so it reruns nothing).
+os.environ[CONFIG_HASH_ENV] = config_hash(config)
 
 STUDIES = list(config["studies"])
 STUDY_FILES = {study: PLAN.study_files(study) for study in STUDIES}
@@ -192,6 +197,7 @@ def study_targets(study):
         *(f"results/figures/{study}/{f}.png" for f in study_figures(study)),
         f"results/pages/{study}.html",
         "results/pages/overview.html",
+        "results/pages/about.html",
     ]
 
 

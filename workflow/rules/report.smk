@@ -129,3 +129,29 @@ rule overview:
     shell:
         "python -m snnrobust overview --coverage {input.coverage} --claims {input.claims} --scale {params.scale}"
         " --out {output.html} --out-csv {output.csv} > {log} 2>&1"
+
+
+rule about:
+    input:
+        lambda wc: sorted({f for s in requested_studies() for kind in ("training", "attacks", "transfer", "analyses")
+                           for f in STUDY_FILES[s][kind]}),
+    output:
+        html=report(
+            "results/pages/about.html",
+            caption="../report/about.rst",
+            category="0. About this run",
+            labels={"page": "provenance"},
+        ),
+        csv="results/pages/about_provenance.csv",
+    log:
+        "logs/page/about.log",
+    benchmark:
+        "results/benchmarks/page/about.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        ENV
+    shell:
+        "python -m snnrobust provenance {input} --out-html {output.html} --out-csv {output.csv} > {log} 2>&1"
