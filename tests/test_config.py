@@ -63,10 +63,11 @@ BAD = [
     ("model option", lambda c: c["models"]["snn_vgg_tiny"]["options"].update(TT=3), "TT"),
     ("analysis option", lambda c: c["analyses"]["grad_norms"]["options"].update(fy="both"), "config analyses.grad_norms.options"),
     ("undeclared recipe", lambda c: c["studies"]["sr"].update(recipe="nope"), "training recipe 'nope'"),
-    ("untrained source", lambda c: _sweep(c, "sr", 2)["source"].update(seed=[7]),
+    ("untrained source", lambda c: next(s for s in c["studies"]["sr"]["sweeps"] if s.get("threat") == "black-box")
+     ["source"].update(seed=[7]),
      "model digits/snn_vgg_tiny/vanilla/s7 is not trained by any study"),
     ("untrained target", lambda c: _sweep(c).update(seed=[3]), "is not trained by any study"),
-    ("source without threat", lambda c: _sweep(c, "sr", 2).pop("threat"), "config studies/sr/sweeps/2"),
+    ("source without threat", lambda c: _sweep(c, "sr", 3).pop("threat"), "config studies/sr/sweeps/3"),
     ("slot of no table", lambda c: c["studies"]["sr"]["report"]["slots"].update(sr_table99="attacks"), "sr_table99"),
     ("claim of no method", lambda c: c["studies"]["sr"]["report"].update(claims=[{
         "id": "x", "text": "magic wins", "left": {"method": "Magic", "attack": "PGD", "metric": "accuracy"}, "op": ">",

@@ -4,14 +4,9 @@ ensemble's cascade) select and mask rows along the space's sample dimension."""
 
 import torch
 
-# Sample dim per space name, for spaces that do not declare ``batch_dim`` themselves.
-_SAMPLE_DIM = {"pixel": 0, "spike": 1}
-
-
 def sample_dim(space) -> int:
-    """The dimension of a point in ``space`` that indexes samples."""
-    dim = getattr(space, "batch_dim", None)
-    return _SAMPLE_DIM[space.name] if dim is None else int(dim)
+    """The dimension of a point in ``space`` that indexes samples (each space declares ``batch_dim``)."""
+    return int(space.batch_dim)
 
 
 def per_sample(values: torch.Tensor, like: torch.Tensor, dim: int) -> torch.Tensor:

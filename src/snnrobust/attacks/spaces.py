@@ -14,6 +14,7 @@ class PixelSpace:
     """Perturb pixels in [0, 1]; any pixel-in, logits-out model."""
 
     name = "pixel"
+    batch_dim = 0  # points are [B, ...]
 
     def check(self, model: nn.Module) -> None:
         pass
@@ -33,6 +34,7 @@ class SpikeSpace:
     kept inside the values its encoder can emit."""
 
     name = "spike"
+    batch_dim = 1  # points are the encoded sequence [T, B, ...]
 
     def check(self, model: nn.Module) -> None:
         if not (getattr(model, "spiking", False) and hasattr(model, "encode") and hasattr(model, "forward_encoded")):
