@@ -78,6 +78,20 @@ BAD = [
     ("unknown paper", lambda c: c["studies"]["sr"]["report"].update(paper="nature"), "'nature' is not one of"),
     ("shared job differs", lambda c: c["studies"]["sparsity_trail"]["train"][0].update(recipe="graph"),
      "also planned by study"),
+    # the SR paper's components: a bad value of SR, SR*, the inner attack or the ensemble stops before any job
+    ("SR lambda < 0", lambda c: c["methods"]["sr"]["options"].update(lam=-0.1), "config methods.sr.options"),
+    ("SR h <= 0", lambda c: c["methods"]["sr"]["options"].update(h=0), "config methods.sr.options"),
+    ("SR unknown form", lambda c: c["methods"]["sr"]["options"].update(form="cubic"), "cubic"),
+    ("SR* unknown inner attack", lambda c: c["methods"]["sr_star"]["options"].update(attack={"name": "cw"}),
+     "unknown attack 'cw'"),
+    ("AT inner attack option", lambda c: c["methods"]["at"]["options"]["attack"]["options"].update(steps=0),
+     "steps"),
+    ("ensemble member rule", lambda c: c["attacks"]["ens_pgd10"]["options"].update(members=[{"rule": "magic"}]),
+     "magic"),
+    ("ensemble base attack", lambda c: c["attacks"]["ens_pgd10"]["options"].update(attack={"name": "cw"}),
+     "'cw'"),
+    ("ensemble gamma sweep", lambda c: c["attacks"]["gamma_pgd10"]["options"]["members"].update(
+        gamma={"start": 0.5, "stop": 0.1, "step": 0.1}), "gamma"),
 ]
 
 
