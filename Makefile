@@ -5,6 +5,7 @@
 #   make gpu-check          default DAG on CUDA vs the CPU run (needs a GPU)
 #   make reproduce PROFILE=slurm   every job through sbatch (workflow/profiles/slurm; partitions checked first)
 #   make slurm-test         one-node Slurm on this machine (root): default DAG via sbatch, a scancel-ed job resumes
+#   make remote URL=... / make push / make pull [STUDY=..]   share results through a DVC remote (SSH or folder)
 #   make bench              SNN vs ANN forward+backward timing (multi-step vs single-step loop), and seconds
 #                           per training step of the SR paper's methods and of the ensemble attack vs PGD
 SHELL := /bin/bash
@@ -36,7 +37,7 @@ reproduce: $(STAMP)
 	@$(PY) workflow/scripts/slurm/check_profile.py workflow/profiles/$(PROFILE) >/dev/null
 	@$(PY) -m snnrobust unlock-stale
 	$(SNAKEMAKE) $(STUDY)
-	@if [ ! -f $(REPORT) ] || [ -n "$$(find results -type f -newer $(REPORT) -not -path 'results/checkpoints/*' -print -quit)" ]; then \
+	@if [ ! -f $(REPORT) ] || [ -n "$$(find results -type f -newer $(REPORT) -not -path 'results/checkpoints/*' -not -name README.md -print -quit)" ]; then \
 		$(SNAKEMAKE) $(STUDY) --report $(REPORT) && echo "report: $(REPORT)"; \
 	else echo "report up to date: $(REPORT)"; fi
 
@@ -75,6 +76,26 @@ slurm-test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/snakemake --lint --configfile config/default.yaml
 
+# ---- Versioned artifact sharing with DVC (src/snnrobust/sharing) ------------------------------------------
+#   make remote URL=ssh://[user@]host[:port]/path [KEYFILE=~/.ssh/id]   default remote (URL in .dvc/config,
+#                           the key in .dvc/config.local); a local folder works too
+#   make push [SCALE=..] [STUDY=..]   regenerates dvc.yaml from the DAG, commits the results (writes dvc.lock)
+#                           and uploads them; then commit dvc.yaml + dvc.lock and tag the commit
+#   make pull [SCALE=..] [STUDY=..]   fetches this version's results, checks each against dvc.lock, checks
+#                           them out; STUDY=sr fetches that paper's files only
+.PHONY: remote push pull
+SHARING := $(PY) -m snnrobust.sharing
+
+remote: $(STAMP)
+	$(SHARING) remote --url "$(URL)" $(if $(KEYFILE),--keyfile "$(KEYFILE)")
+
+push: $(STAMP)
+	$(SHARING) push --scale $(SCALE) --study $(STUDY)
+
+pull: $(STAMP)
+	$(SHARING) pull --scale $(SCALE) --study $(STUDY)
+# ---- end of DVC sharing ------------------------------------------------------------------------------------
+
 clean:
 	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
-	rm -rf data/prepared logs .snakemake
+	rm -rf data/prepared logs .snakemake .dvc-mtimes
