@@ -69,3 +69,26 @@ def toy_model():
     """A tiny deterministic CNN-free classifier on 3x8x8 inputs (fast attack/analysis unit tests)."""
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 32), torch.nn.Tanh(), torch.nn.Linear(32, 4)).eval()
+
+
+class Crash(Exception):
+    """Raised by :func:`crash_after` to stop an in-process training run after an epoch's checkpoint."""
+
+
+def crash_after(stop: int):
+    """An ``on_epoch_end`` hook that crashes the run once epoch ``stop`` (1-based) is checkpointed."""
+
+    def hook(epoch: int) -> None:
+        if epoch == stop:
+            raise Crash
+
+    return hook
+
+
+@pytest.fixture
+def one_thread():
+    """In-process torch on one thread (2 shared cores: two threads made training about 5x slower); restored."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

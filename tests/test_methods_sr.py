@@ -26,15 +26,13 @@ from snnrobust.models.snn_wrn import ConvexCombination
 from snnrobust.seeding import seed_everything
 from snnrobust.training import TrainConfig, build_optimizer, train
 
+from conftest import Crash, crash_after
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 PGD2 = {"name": "pgd", "options": {"steps": 2}}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _mlp(seed: int = 0, dtype=torch.float32) -> nn.Module:
@@ -379,13 +377,6 @@ def test_an_at_run_killed_after_epoch_one_resumes_exactly(digits_npz, tmp_path):
     full = train(full_model, AT(attack=PGD2, eps=8 / 255), data, cfg, tmp_path / "full.pt", progress=False)
     assert torch.load(tmp_path / "full.pt", weights_only=True)["method"] == {"inner_attack": {"step": 4}}
 
-    class Crash(Exception):
-        pass
-
-    def crash_after_first(epoch):
-        if epoch == 1:
-            raise Crash
-
     class Forgetful(AT):
         def load_state_dict(self, state):
             pass
@@ -394,7 +385,7 @@ def test_an_at_run_killed_after_epoch_one_resumes_exactly(digits_npz, tmp_path):
         ckpt = tmp_path / f"{label}.pt"
         with pytest.raises(Crash):
             train(_digits_snn(data), cls(attack=PGD2, eps=8 / 255), data, cfg, ckpt, progress=False,
-                  on_epoch_end=crash_after_first)
+                  on_epoch_end=crash_after(1))
         model = _digits_snn(data, seed=7)
         resumed = train(model, cls(attack=PGD2, eps=8 / 255), data, cfg, ckpt, progress=False)
         assert resumed.resumed_from_epoch == 1

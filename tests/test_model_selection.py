@@ -23,15 +23,13 @@ from snnrobust.errors import SnnRobustError
 from snnrobust.methods import Method
 from snnrobust.training import METRIC_COLUMNS, TrainConfig, train
 
+from conftest import Crash, crash_after
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 N_TRAIN, N_TEST, TEST_MARK = 300, 40, 255
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _indexed_data() -> PreparedData:
@@ -196,18 +194,11 @@ def test_resume_keeps_the_best_state(digits_npz, tmp_path):
     full = train(full_model, WreckLastEpoch(EPOCHS), data, _cfg(select="best_val"), tmp_path / "full.pt",
                  progress=False)
 
-    class Crash(Exception):
-        pass
-
     assert full.selected_epoch < EPOCHS
-
-    def crash(epoch):
-        if epoch == full.selected_epoch:
-            raise Crash
 
     with pytest.raises(Crash):
         train(_mlp(), WreckLastEpoch(EPOCHS), data, _cfg(select="best_val"), tmp_path / "r.pt", progress=False,
-              on_epoch_end=crash)
+              on_epoch_end=crash_after(full.selected_epoch))
     model = _mlp(seed=5)
     resumed = train(model, WreckLastEpoch(EPOCHS), data, _cfg(select="best_val"), tmp_path / "r.pt", progress=False)
     assert resumed.resumed_from_epoch == full.selected_epoch and resumed.metrics == full.metrics

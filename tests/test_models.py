@@ -204,3 +204,21 @@ def test_bench_quick_writes_json(tmp_path, monkeypatch):
         assert set(result[key]) == {"lean", "spikingjelly", "single_step_loop", "ann"}
     assert result["config"]["T"] == 4
     assert set(result["neuron_alone"]["seconds"]) == {"lean", "spikingjelly"}
+
+
+def test_bench_methods_quick_writes_json(tmp_path, monkeypatch):
+    """Smoke test only: the SR-paper cost benchmark runs every method and the ensemble and writes the ratios
+    (speed is never asserted; `make bench` is where the figures come from)."""
+    import json
+
+    from snnrobust import bench_methods
+
+    monkeypatch.setattr(bench_methods, "BATCH", 4)
+    monkeypatch.setattr(bench_methods, "WIDTH", 0.25)
+    out = tmp_path / "methods.json"
+    assert bench_methods.main(["--quick", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["train_step_ratio_to_vanilla"]) == {"vanilla", "at", "rat", "sr", "sr_star"}
+    assert result["train_step_ratio_to_vanilla"]["vanilla"] == 1.0
+    assert set(result["attack_ratio_to_pgd10"]) == {"pgd10", "ensemble_cascade", "ensemble_all_members"}
+    assert result["paper_table7_ratio_to_vanilla"]["sr_star"] == 583 / 65

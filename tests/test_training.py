@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import SMALL_SNN_SPEC, kill_after_first_checkpoint, run_cli
+from conftest import Crash, SMALL_SNN_SPEC, crash_after, kill_after_first_checkpoint, run_cli
 from snnrobust.data import load_prepared
 from snnrobust.errors import SnnRobustError
 from snnrobust.methods import make_method
@@ -45,16 +45,9 @@ def test_resume_after_crash_matches_uninterrupted_run(digits_npz, tmp_path):
     cfg = TrainConfig(epochs=3, batch_size=64, seed=1, train_limit=256, eval_limit=128, augment=True)
     full = train(_fresh(data, cfg), make_method("vanilla"), data, cfg, tmp_path / "full.pt", progress=False)
 
-    class Crash(Exception):
-        pass
-
-    def crash_after_first(epoch):
-        if epoch == 1:
-            raise Crash
-
     with pytest.raises(Crash):
         train(_fresh(data, cfg), make_method("vanilla"), data, cfg, tmp_path / "crash.pt", progress=False,
-              on_epoch_end=crash_after_first)
+              on_epoch_end=crash_after(1))
     seed_everything(123)  # a different global RNG state must not matter after resume
     resumed = train(_fresh(data, cfg), make_method("vanilla"), data, cfg, tmp_path / "crash.pt", progress=False)
     assert resumed.resumed_from_epoch == 1

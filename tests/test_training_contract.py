@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conftest import REPO, SMALL_SNN_SPEC, kill_after_first_checkpoint
+from conftest import Crash, REPO, SMALL_SNN_SPEC, crash_after, kill_after_first_checkpoint
 from snnrobust.data import load_prepared
 from snnrobust.errors import SnnRobustError
 from snnrobust.methods import METHODS, Method
@@ -30,6 +30,8 @@ from snnrobust.models import build_model
 from snnrobust.options import Range
 from snnrobust.seeding import seed_everything
 from snnrobust.training import METRIC_COLUMNS, TrainConfig, train
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TEST_METHOD = "test_shrinking_max_norm"
 
@@ -116,13 +118,6 @@ def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """In-process training on one thread too (see ``_ENV``); the session's setting is restored."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _fresh_model(data, seed=0):
@@ -154,13 +149,6 @@ def test_resume_restores_the_method_state(digits_npz, tmp_path):
     cfg = TrainConfig(epochs=2, batch_size=64, seed=0, train_limit=128, eval_limit=64)
     full = train(_fresh_model(data), ShrinkingMaxNorm(), data, cfg, tmp_path / "full.pt", progress=False)
 
-    class Crash(Exception):
-        pass
-
-    def crash_after_first(epoch):
-        if epoch == 1:
-            raise Crash
-
     class Forgetful(ShrinkingMaxNorm):
         def load_state_dict(self, state):
             pass
@@ -168,7 +156,7 @@ def test_resume_restores_the_method_state(digits_npz, tmp_path):
     for name, method_cls, same in (("restored", ShrinkingMaxNorm, True), ("forgetful", Forgetful, False)):
         ckpt = tmp_path / f"{name}.pt"
         with pytest.raises(Crash):
-            train(_fresh_model(data), method_cls(), data, cfg, ckpt, progress=False, on_epoch_end=crash_after_first)
+            train(_fresh_model(data), method_cls(), data, cfg, ckpt, progress=False, on_epoch_end=crash_after(1))
         resumed = train(_fresh_model(data, seed=7), method_cls(), data, cfg, ckpt, progress=False)
         assert resumed.resumed_from_epoch == 1
         assert (resumed.metrics == full.metrics) is same, name

@@ -155,17 +155,24 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m snnrobust.bench", description=__doc__.split("\n")[0])
+def bench_cli(argv: list[str] | None, prog: str, doc: str, measure_fn: Callable[[int, int], dict],
+              table_fn: Callable[[dict], str], full: tuple[int, int]) -> int:
+    """The command line every benchmark module shares: ``--quick`` (warm-up 1, 2 repeats) or ``full``
+    (warm-up, repeats); the table is printed and ``--out`` writes the figures as JSON."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="few repeats (smoke test)")
     parser.add_argument("--out", help="write the figures as JSON to this path")
     args = parser.parse_args(argv)
-    warmup, repeats = (1, 2) if args.quick else (3, 20)
-    result = measure(warmup, repeats)
-    print(table(result))
+    warmup, repeats = (1, 2) if args.quick else full
+    result = measure_fn(warmup, repeats)
+    print(table_fn(result))
     if args.out:
         write_json(args.out, result)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return bench_cli(argv, "python -m snnrobust.bench", __doc__, measure, table, full=(3, 20))
 
 
 if __name__ == "__main__":

@@ -8,13 +8,11 @@ Usage: ``python -m snnrobust.bench`` (runs this after the neuron table) or ``pyt
 
 from __future__ import annotations
 
-import argparse
 import statistics
 from typing import Callable
 
 import torch
 
-from snnrobust.io import write_json
 
 T, BATCH, SHAPE, CLASSES, WIDTH = 4, 32, (3, 32, 32), 10, 2.0
 EPS = 8 / 255
@@ -137,16 +135,9 @@ def table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m snnrobust.bench_methods", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="few repeats (smoke test)")
-    parser.add_argument("--out", help="write the figures as JSON to this path")
-    args = parser.parse_args(argv)
-    warmup, repeats = (1, 2) if args.quick else (2, 12)
-    result = measure(warmup, repeats)
-    print(table(result))
-    if args.out:
-        write_json(args.out, result)
-    return 0
+    from snnrobust.bench import bench_cli
+
+    return bench_cli(argv, "python -m snnrobust.bench_methods", __doc__, measure, table, full=(2, 12))
 
 
 if __name__ == "__main__":
