@@ -39,6 +39,7 @@ def kill_after_first_checkpoint(args: list[str], checkpoint: Path, env: dict | N
     import signal
     import time
 
+    env = {**os.environ, "OMP_NUM_THREADS": "2"} if env is None else env  # the thread count run_cli uses
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not checkpoint.exists() and time.time() < deadline:

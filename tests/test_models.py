@@ -215,6 +215,7 @@ def test_bench_methods_quick_writes_json(tmp_path, monkeypatch):
 
     monkeypatch.setattr(bench_methods, "BATCH", 4)
     monkeypatch.setattr(bench_methods, "WIDTH", 0.25)
+    monkeypatch.setattr(bench_methods, "_briefly_trained", lambda x, y: bench_methods._snn(1).eval())
     out = tmp_path / "methods.json"
     assert bench_methods.main(["--quick", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
