@@ -264,3 +264,15 @@ def test_readme_results_section_is_generated_from_results(results, tmp_path):
     with pytest.raises(SnnRobustError, match="no '<!-- results:cpu:start -->'"):
         update_readme(readme, "cpu", "x")
     assert readme.read_text() == text
+
+
+def test_a_stand_in_model_stands_in_for_a_single_arch_table():
+    """A stand-in labelled WRN-16 pairs with the VGG-11-only Tab. 6/7 (still labelled a stand-in); a real model
+    and two-arch tables keep their labels."""
+    from snnrobust.report.page import slot_arch_map
+
+    spec = {"arch_map": {"tiny": "WRN-16", "real": "WRN-16"}, "stand_in_models": ["tiny"]}
+    assert slot_arch_map("sr_table6", spec) == {"tiny": "VGG-11", "real": "WRN-16"}
+    assert slot_arch_map("sr_table7", spec)["tiny"] == "VGG-11"
+    assert slot_arch_map("sr_table3", spec)["tiny"] == "WRN-16"  # the table's own arch already
+    assert slot_arch_map("sr_table1", spec)["tiny"] == "WRN-16"  # two archs: the label decides

@@ -86,13 +86,29 @@ class Page:
     claims: pd.DataFrame
 
 
+def slot_arch_map(slot: str, spec: Mapping) -> dict:
+    """The arch map for one paper table: a stand-in model whose label the table never uses stands in for the
+    table's architecture when the table has only one (the SR paper's Tab. 2, 6, 7 are VGG-11 only, Tab. 3, 4
+    WRN-16 only); the row stays labelled a stand-in. Real models keep their own name."""
+    from snnrobust.report.tables import _paper_table
+
+    arch_map = dict(spec.get("arch_map") or {})
+    table = _paper_table(slot)
+    archs = set(table["arch"].dropna()) if "arch" in table else set()
+    if len(archs) == 1:
+        for model in spec.get("stand_in_models") or []:
+            if arch_map.get(model) not in archs:
+                arch_map[model] = next(iter(archs))
+    return arch_map
+
+
 def _slot_table(slot: str, rows: pd.DataFrame, spec: Mapping) -> pd.DataFrame:
     """Paper rows beside the reproduced rows paired with them (stand-in rows carry no difference)."""
     from snnrobust.report.build import relevant_rows
 
     maps = {"dataset": dict(spec.get("dataset_names") or {}), "method": dict(spec.get("method_map") or {}),
             "attack": dict(spec.get("attack_map") or {})}
-    joined = paper_vs_reproduced(rows, slot, stand_ins=spec.get("stand_ins") or {}, arch_map=spec.get("arch_map"),
+    joined = paper_vs_reproduced(rows, slot, stand_ins=spec.get("stand_ins") or {}, arch_map=slot_arch_map(slot, spec),
                                  value_maps=maps, stand_in_archs=spec.get("stand_in_models") or [])
     paired = joined["paper"].notna() & joined["reproduced"].notna()
     return relevant_rows(joined[paired | joined["reproduced"].isna()])
