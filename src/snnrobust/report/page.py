@@ -132,7 +132,25 @@ def _figure_data(view: str, rows: pd.DataFrame) -> pd.DataFrame:
     """The tidy frame the view's figure expects, from the study's measurements."""
     if FIGURE_OF_VIEW[view] == "eps_sweep":
         return rows[(rows["metric"] == "accuracy") & (rows["attack"] != "clean")]
+    if view == "lambda_sweep":
+        return _lambda_curves(rows)
+    if view == "random_vs_fgsm":  # the clean point (ε = 0) only for the runs that have curves
+        attacked = rows["attack"] != "clean"
+        runs = set(map(tuple, rows.loc[attacked, ["model", "method"]].values))
+        return rows[attacked | rows[["model", "method"]].apply(tuple, axis=1).isin(runs)]
     return rows
+
+
+def _lambda_curves(rows: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy curves over λ, one per (attack, ε) measured at every λ of the sweep (attacks run on only some of
+    the models, e.g. the Tab. 1 ensemble on λ = 0 and the main SR, are no curve), beside every gradient-norm row."""
+    acc = rows[(rows["kind"] != "analyses") & (rows["metric"] == "accuracy")]
+    eps = pd.to_numeric(acc["eps"], errors="coerce").fillna(0.0) if "eps" in acc else pd.Series(0.0, index=acc.index)
+    label = acc["attack"].astype(str) + eps.map(lambda e: f" ε={round(e * 255, 2):g}/255" if e > 0 else "")
+    acc = acc.assign(attack=label)
+    curves = acc.groupby("attack")["lam"].nunique()
+    acc = acc[acc["attack"].isin(curves[curves == curves.max()].index)] if len(curves) else acc
+    return pd.concat([acc, rows[~rows.index.isin(rows[(rows["kind"] != "analyses") & (rows["metric"] == "accuracy")].index)]])
 
 
 def build_page(measurements: pd.DataFrame, spec: Mapping) -> Page:
