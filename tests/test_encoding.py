@@ -68,9 +68,18 @@ def test_errors():
         make_encoder("direct", 4, K=8)
 
 
-@pytest.mark.parametrize("name", ENCODERS.names())
+@pytest.mark.parametrize("name", [n for n in ENCODERS.names() if n != "events"])
 def test_registry_shapes(name):
     assert make_encoder(name, 3)(torch.rand(1, 1, 2, 2)).shape == (3, 1, 1, 2, 2)
+
+
+def test_events_encoder_moves_time_first_and_checks_frames():
+    """Pre-encoded frames [B, T, C, H, W] → [T, B, C, H, W]; a sequence of the wrong length is one line."""
+    x = torch.rand(2, 3, 1, 2, 2)
+    out = make_encoder("events", 3)(x)
+    assert out.shape == (3, 2, 1, 2, 2) and torch.equal(out[1, 0], x[0, 1])
+    with pytest.raises(SnnRobustError, match="events encoder needs"):
+        make_encoder("events", 4)(x)
 
 
 def _snn(**opts):

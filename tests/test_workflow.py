@@ -78,7 +78,7 @@ def _one_line_error(proc, needle, wf):
 
 
 def _transfer(c):
-    return c["studies"]["sr"]["sweeps"][2]
+    return next(s for s in c["studies"]["sr"]["sweeps"] if s.get("threat") == "black-box")
 
 
 BAD_CONFIGS = [
@@ -121,7 +121,8 @@ def _tiny(cfg):
     sr["train"] = [{"dataset": ["digits"], "model": ["snn_vgg_tiny"], "method": ["vanilla"], "seed": [0]}]
     sr["sweeps"] = [{"dataset": ["digits"], "model": ["snn_vgg_tiny"], "method": ["vanilla"], "seed": [0],
                      "attack": ["fgsm", "pgd10"], "eps_255": [8]}]
-    sr["analyses"][0].update(model=["snn_vgg_tiny"])
+    sr["analyses"] = [{**sr["analyses"][0], "model": ["snn_vgg_tiny"]}]
+    sr["report"]["slots"] = {"sr_table1": "transfer", "sr_table3": "attacks"}
     cfg["studies"] = {"sr": sr}
 
 
@@ -140,7 +141,7 @@ def test_changing_an_attack_parameter_reruns_only_its_downstream_jobs(tmp_path):
     assert counts.get("attack") == 1, counts  # only the PGD job at the one ε
     assert "train" not in counts and "prepare_data" not in counts and "analyze" not in counts, counts
     assert counts.get("table") == 1  # the attacks table, not grad_norms/training
-    assert set(counts) <= {"attack", "table", "figure", "page", "overview", "all"}, counts
+    assert set(counts) <= {"attack", "table", "figure", "page", "overview", "about", "all"}, counts  # about: provenance
 
 
 @pytest.mark.parametrize("content", [None, ""])
