@@ -1,7 +1,9 @@
 # snnrobust — the two commands of the README, plus bench and lint.
 #   make reproduce          default (offline laptop) scale; SCALE=cpu or SCALE=paper for the others;
 #                           STUDY=sr|sparsity_trail|spiking_pgd builds one paper (default: all)
-#   make test               installs if needed, runs the test suite
+#   make test               installs if needed (from the lock file), runs the test suite
+#   make lock               regenerate envs/requirements-linux-x86_64-py311.lock from pyproject.toml (pip-compile)
+#   make check-env          the venv equals the lock file, package for package
 #   make gpu-check          default DAG on CUDA vs the CPU run (needs a GPU)
 #   make reproduce PROFILE=slurm   every job through sbatch (workflow/profiles/slurm; partitions checked first)
 #   make slurm-test         one-node Slurm on this machine (root): default DAG via sbatch, a scancel-ed job resumes
@@ -19,18 +21,38 @@ CORES ?= 2
 SNAKEMAKE := $(VENV)/bin/snakemake --workflow-profile workflow/profiles/$(PROFILE) --configfile config/$(SCALE).yaml --cores $(CORES)
 REPORT := results/report.html
 STAMP := $(VENV)/.installed
+# The environment lock (pip-compile --generate-hashes) of this platform and Python; `make lock` remakes it.
+LOCK := envs/requirements-linux-x86_64-py311.lock
+LOCK_VENV ?= .venv-lock
+PIP_TOOLS := pip-tools==7.7.0
 # Rules call `python -m snnrobust`: the venv comes first on PATH (conda users get their env instead).
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install reproduce report readme-results test bench lint dry-run clean gpu-check
+.PHONY: install check-env lock reproduce report readme-results test bench lint dry-run clean gpu-check
 
-$(STAMP): pyproject.toml
+# Every package comes from the lock file, hashes checked, no resolver involved; then the project itself
+# (--no-deps: the lock already holds its dependencies). `make check-env` compares the venv with the lock.
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m snnrobust.envlock --lock $(LOCK)
 	@touch $@
 
 install: $(STAMP)
+
+check-env: $(STAMP)
+	$(PY) -m snnrobust.envlock --lock $(LOCK)
+
+# Regenerate the lock from pyproject.toml's pins (pip-tools, in its own venv so it never enters the lock).
+# pip-compile, not uv: pip reads this machine's pip config (local wheel mirrors, the torch cap), uv does not.
+lock:
+	@test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install -q $(PIP_TOOLS); }
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+		--extra test --strip-extras --no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
+	$(PYTHON) -c 'import sys; sys.path.insert(0, "src"); from snnrobust.envlock import main; sys.exit(main(sys.argv[1:]))' \
+		--lock $(LOCK) --write-conda envs/snnrobust.yaml
+	@echo "lock: $(LOCK) and envs/snnrobust.yaml (now run: make install && make test)"
 
 reproduce: $(STAMP)
 	@test -s config/$(SCALE).yaml || { echo "snnrobust: error: config/$(SCALE).yaml is missing or empty" >&2; exit 2; }

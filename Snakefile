@@ -8,6 +8,10 @@ Without --configfile the default (laptop, offline) scale is used. Each study of 
 
 from snakemake.utils import min_version
 
+from snnrobust.quiet import silence_library_warnings
+
+silence_library_warnings()  # library deprecation notices stay off the user's screen (our own warnings show)
+
 min_version("8.0")
 
 

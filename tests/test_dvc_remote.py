@@ -32,16 +32,17 @@ TRACKED_TOPS = ("results", "data", ".snakemake/metadata", ".dvc-mtimes")
 
 # ---------------------------------------------------------------- helpers (shared with test_dvc_ssh.py)
 
-def run(args: list[str], cwd: Path, check: bool = True, timeout: int = 1200) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
+def run(args: list[str], cwd: Path, check: bool = True, timeout: int = 1200,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, cwd=cwd, env={**ENV, **(env or {})}, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
 
 
-def make(wf: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def make(wf: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`make` in a workspace whose venv (a link to this one) counts as installed."""
-    return run(["make", "-s", *args, "-o", ".venv/.installed"], wf, check=check)
+    return run(["make", "-s", *args, "-o", ".venv/.installed"], wf, check=check, env=env)
 
 
 def git(wf: Path, *args: str) -> str:

@@ -31,15 +31,25 @@ def verb(name: str, help: str, args: list[tuple[tuple, dict]]):
     return deco
 
 
-def _no_constant(name: str) -> NoReturn:
-    raise SnnRobustError(f"--spec contains {name}; only finite numbers are allowed")
+class _Constant(str):
+    """A JSON NaN / Infinity / -Infinity kept as its name while parsing, so the error can name its key."""
+
+
+def _no_constant(value, path: str = "") -> None:
+    """A one-line error naming the key path (``train.lr``, ``grid.steps[1]``) of the first NaN or infinity."""
+    if isinstance(value, _Constant):
+        raise SnnRobustError(f"--spec {path or '<top>'} is {value}; only finite numbers are allowed")
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        _no_constant(item, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key))
 
 
 def _json(text: str) -> dict:
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = json.loads(text, parse_constant=_Constant)
     except json.JSONDecodeError as exc:
         raise SnnRobustError(f"--spec is not valid JSON: {exc.msg} at column {exc.colno}") from None
+    _no_constant(value)
     if not isinstance(value, dict):
         raise SnnRobustError("--spec must be a JSON object")
     return value
@@ -192,6 +202,9 @@ def _one_line(exc: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one verb; every failure is one line on stderr (a traceback only with --debug)."""
+    from snnrobust.quiet import silence_library_warnings
+
+    silence_library_warnings()
     debug = os.environ.get("SNNROBUST_DEBUG", "") not in ("", "0")
     try:
         args = build_parser().parse_args(argv)

@@ -18,8 +18,6 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-import torch
-
 from snnrobust.errors import SnnRobustError
 
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
@@ -102,6 +100,8 @@ def torch_bytes(obj: Any) -> bytes:
     """``torch.save`` into memory: the archive's inner folder name is then fixed ("archive"), not
     taken from a random temporary file name, so equal content gives equal bytes."""
     buf = io.BytesIO()
+    import torch  # here, not at the top: report verbs write files without paying torch's import
+
     torch.save(obj, buf)
     return buf.getvalue()
 
@@ -117,6 +117,8 @@ def torch_load(path: str | os.PathLike) -> Any:
     if not path.is_file():
         raise SnnRobustError(f"checkpoint not found: {path}")
     try:
+        import torch
+
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, wrong format, unpickling refused
         raise SnnRobustError(f"corrupt or truncated checkpoint {path}: {type(exc).__name__}") from None

@@ -1,10 +1,22 @@
-"""What each CLI verb does: read inputs, call the library, write tidy outputs atomically (one module per verb)."""
+"""What each CLI verb does: read inputs, call the library, write tidy outputs atomically (one module per verb).
 
-from snnrobust.commands.analyze import analyze
-from snnrobust.commands.attack import attack
-from snnrobust.commands.models_io import build_from_spec, load_trained
-from snnrobust.commands.prepare import prepare
-from snnrobust.commands.report import figure, read_rows, table
-from snnrobust.commands.train import train
+Names load on first use (PEP 562): a verb pays only for its own imports, so `table`, `figure` and the report
+verbs start without torch, and only graph jobs load torch_geometric (start-up is most of a tiny job).
+"""
 
-__all__ = ["analyze", "attack", "build_from_spec", "load_trained", "prepare", "figure", "read_rows", "table", "train"]
+from importlib import import_module
+
+#: public name → the module of this package that defines it
+_WHERE = {
+    "analyze": "analyze", "attack": "attack", "build_from_spec": "models_io", "load_trained": "models_io",
+    "prepare": "prepare", "figure": "report", "read_rows": "report", "table": "report", "train": "train",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value

@@ -67,6 +67,9 @@ VERBS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    from snnrobust.quiet import silence_library_warnings
+
+    silence_library_warnings()  # asyncssh/dvc deprecation notices are not errors (issue 19)
     parser = argparse.ArgumentParser(prog="python -m snnrobust.sharing", description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=".", help="repository root (default: the current folder)")
     parser.add_argument("--debug", action="store_true", help="print tracebacks")
