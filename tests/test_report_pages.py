@@ -1,4 +1,4 @@
-"""Report pages: one per paper, coverage of every table and figure, claims with holds/fails/not yet run,
+"""Report pages: one per paper, coverage of every table and figure, claims with holds/fails/within noise/not yet run,
 paper-vs-reproduced tables paired strictly; bad report sections fail in one line before any output."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import yaml
 from conftest import REPO, run_cli
 from snnrobust.errors import SnnRobustError
 from snnrobust.report import list_slots, validate_claims, validate_report_section
-from snnrobust.report.claims import HOLDS, FAILS, NOT_RUN, evaluate, known_keys, load_claims, parse_claims
+from snnrobust.report.claims import HOLDS, FAILS, NOT_RUN, VERDICTS, evaluate, known_keys, load_claims, parse_claims
 from snnrobust.report.page import build_page, coverage_line
 from snnrobust.report.paper_values import list_papers, paper_document
 from snnrobust.report.reproduced import measurements
@@ -85,7 +85,7 @@ def test_page_lists_every_table_and_figure_with_status(results):
 def test_claims_hold_fail_or_wait_as_the_data_says(results):
     claims = _page(results).claims.set_index("claim")
     assert claims.index.tolist() == [c.id for c in load_claims("sr")]
-    assert set(claims["result"]) <= {HOLDS, FAILS, NOT_RUN}
+    assert set(claims["result"]) <= set(VERDICTS)
     # recomputed from the inputs: SR* 35 > AT 20 under white-box PGD10; black-box 60/40 > white-box 20/35
     assert claims.loc["sr_star_beats_at_white_box", "result"] == HOLDS
     assert claims.loc["sr_star_beats_at_white_box", ["left", "right"]].tolist() == [35.0, 20.0]
@@ -93,6 +93,10 @@ def test_claims_hold_fail_or_wait_as_the_data_says(results):
     assert claims.loc["black_box_weaker_than_white_box", "result"] == HOLDS
     assert claims.loc["robustness_costs_clean_accuracy", "result"] == HOLDS  # 95 > 85
     assert claims.loc["sr_star_sparser_gradient", "result"] == HOLDS  # l1 10 < 30
+    # these files store no per-sample outcomes: accuracy claims have no interval, the norms one from std and n
+    assert claims.loc["sr_star_beats_at_white_box", "interval"].startswith("no interval")
+    assert "normal approximation" in claims.loc["sr_star_sparser_gradient", "interval"]
+    assert claims.loc["sr_star_sparser_gradient", "high"] < 0
     assert claims.loc["sr_beats_vanilla_fgsm", "result"] == NOT_RUN  # no SR model ran
     assert claims.loc["ensemble_stronger_than_single_surrogate", "result"] == NOT_RUN  # PGD10 vs PGD30 differ in steps
     assert claims["paper_result"].isin([HOLDS, FAILS, "not printed"]).all()

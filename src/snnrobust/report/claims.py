@@ -4,7 +4,10 @@ A claim (``claims:`` in a paper-values YAML, or in a study's report section) is 
 right, ignore?, margin?}``. ``left`` and ``right`` select rows in the paper's vocabulary (``{method: SR*, attack:
 PGD, metric: accuracy}``; a list means any of). The two sides are compared like for like: rows are grouped into
 settings on every key except those the selectors set differently and those in ``ignore``, and only settings
-present on both sides count. The claim holds when mean(left) ``op`` mean(right) + ``margin`` over those settings.
+present on both sides count. The difference mean(left) − mean(right) − ``margin`` over those settings gets a 95 %
+interval (``intervals``: a paired bootstrap over the evaluation samples and the seeds); the claim holds or fails
+when the interval lies on the claim's side of 0 or the other, and is within noise when it contains 0. Without any
+source of noise (one seed, no per-sample values: the paper's printed numbers) the point comparison decides.
 The same selectors on the paper's own values give the paper's verdict, shown beside ours.
 """
 
@@ -12,18 +15,21 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 
 from snnrobust.errors import SnnRobustError
+from snnrobust.report.intervals import FAILS, HOLDS, WITHIN_NOISE, Interval, claim_interval, verdict
 from snnrobust.report.pairing import KEY_ORDER, comparable, comparable_frame, key_columns
 from snnrobust.report.paper_values import load_paper_values, paper_document, paper_vocabulary
 from snnrobust.report.reproduced import REPRODUCED_METRICS
 
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 _FIELDS = {"id", "text", "source", "left", "op", "right", "ignore", "margin"}
-HOLDS, FAILS, NOT_RUN = "holds", "fails", "not yet run"
+NOT_RUN = "not yet run"
+#: Every verdict a claim can get, in display order.
+VERDICTS = (HOLDS, FAILS, WITHIN_NOISE, NOT_RUN)
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,8 @@ class Claim:
 
 @dataclass
 class Verdict:
-    """A claim's result on one frame: status, the two means and how many matched settings they cover."""
+    """A claim's result on one frame: status, the two means, how many matched settings they cover, and the
+    difference left − right − margin with its interval."""
 
     status: str
     left: float = float("nan")
@@ -55,6 +62,7 @@ class Verdict:
     settings: int = 0
     agree: int = 0
     detail: str = field(default="")
+    interval: Interval = field(default_factory=lambda: Interval(float("nan")))
 
 
 def _terms(key: str, value: Any) -> frozenset | None:
@@ -147,15 +155,20 @@ def _select(frame: pd.DataFrame, selector: Mapping[str, Any]) -> pd.DataFrame:
     return frame[mask]
 
 
-def _settings(rows: pd.DataFrame, keys: list[str]) -> pd.Series:
-    """Mean value per setting (the comparable spelling of every matched key)."""
+def _setting_labels(rows: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """One label per row naming its setting (the comparable spelling of every matched key)."""
     forms = comparable_frame(rows, keys).fillna("<none>")
-    return rows["value"].astype(float).groupby([forms[k] for k in keys] if keys else [0] * len(rows)).mean()
+    if not keys:
+        return pd.Series("", index=rows.index, dtype=object)
+    return forms[keys].astype(str).agg("\x1f".join, axis=1)
 
 
-def evaluate(claim: Claim, frame: pd.DataFrame, keys: set[str]) -> Verdict:
+def evaluate(claim: Claim, frame: pd.DataFrame, keys: set[str],
+             load: Callable[[object], Any] | None = None) -> Verdict:
     """Evaluate a claim on tidy rows in the paper's vocabulary (columns: keys, ``metric``, ``value``); settings
-    are matched on the columns among ``keys`` (usually ``known_keys(paper)``) that either side determines."""
+    are matched on the columns among ``keys`` (usually ``known_keys(paper)``) that either side determines.
+    ``load`` reads a row's per-sample values from its ``outcomes_from`` reference (``intervals.OutcomeStore``);
+    without it only seeds and stored per-sample stds give the interval."""
     if frame.empty or "value" not in frame:
         return Verdict(NOT_RUN, detail="no measurements")
     left, right = _select(frame, claim.left), _select(frame, claim.right)
@@ -164,7 +177,9 @@ def evaluate(claim: Claim, frame: pd.DataFrame, keys: set[str]) -> Verdict:
     skip = claim.varied() | set(claim.ignore)
     keys = [k for k in key_columns(frame) if k in keys and k not in skip]
     keys = [k for k in keys if left[k].notna().any() or right[k].notna().any()]
-    lhs, rhs = _settings(left, keys), _settings(right, keys)
+    left, right = left.assign(setting=_setting_labels(left, keys)), right.assign(setting=_setting_labels(right, keys))
+    lhs = left["value"].astype(float).groupby(left["setting"]).mean()
+    rhs = right["value"].astype(float).groupby(right["setting"]).mean()
     common = lhs.index.intersection(rhs.index)
     if common.empty:
         return Verdict(NOT_RUN, detail="no setting measured on both sides")
@@ -172,7 +187,9 @@ def evaluate(claim: Claim, frame: pd.DataFrame, keys: set[str]) -> Verdict:
     agree = int(sum(OPS[claim.op](a, b + claim.margin) for a, b in zip(lv, rv)))
     left_mean, right_mean = float(lv.mean()), float(rv.mean())
     held = OPS[claim.op](left_mean, right_mean + claim.margin)
+    matched = pd.concat([left[left["setting"].isin(common)].assign(side="left"),
+                         right[right["setting"].isin(common)].assign(side="right")], ignore_index=True)
+    interval = claim_interval(matched, claim.margin, load)
     margin = f" {claim.margin:+g}" if claim.margin else ""
     detail = f"{left_mean:.4g} {claim.op} {right_mean:.4g}{margin} ({agree} of {len(common)} settings agree)"
-    return Verdict(HOLDS if held else FAILS, left_mean, right_mean, len(common), agree, detail)
-
+    return Verdict(verdict(claim.op, interval, held), left_mean, right_mean, len(common), agree, detail, interval)

@@ -35,7 +35,7 @@ FIGURE_OF_VIEW = {"attacks": "eps_sweep", "transfer": "eps_sweep", "grad_norms":
                   "vulnerability": "grad_norms"}
 NOT_PRINTED = "not printed"
 CLAIM_COLUMNS = ["paper", "claim", "text", "source", "result", "reproduced", "settings", "left", "right",
-                 "paper_result", "paper_values"]
+                 "difference", "low", "high", "interval", "paper_result", "paper_values"]
 REPRODUCED, NO_ROWS, ILLUSTRATION = "reproduced", "no reproduced rows yet", "illustration (nothing to measure)"
 
 
@@ -187,19 +187,23 @@ def build_page(measurements: pd.DataFrame, spec: Mapping) -> Page:
 
 
 def claim_table(paper: str, measurements: pd.DataFrame, spec: Mapping) -> pd.DataFrame:
-    """Every claim of the paper (and of the study) with our verdict and the paper's, one row each."""
+    """Every claim of the paper (and of the study) with our verdict and the paper's, one row each; ours carries
+    the difference (left − right − margin) with its 95 % interval (low, high) and what the interval is over."""
+    from snnrobust.report.intervals import OutcomeStore
+    from snnrobust.report.paper_values import load_paper_values
+
     claims: list[Claim] = load_claims(paper) + parse_claims(spec.get("claims") or [], paper, "report")
     keys = known_keys(paper)
     ours = in_paper_vocabulary(measurements, spec)
-    from snnrobust.report.paper_values import load_paper_values
-
     theirs = load_paper_values(paper)
+    load = OutcomeStore()
     rows = []
     for claim in claims:
-        mine, printed = evaluate(claim, ours, keys), evaluate(claim, theirs, keys)
+        mine, printed = evaluate(claim, ours, keys, load), evaluate(claim, theirs, keys)
         rows.append({"paper": paper, "claim": claim.id, "text": claim.text, "source": claim.source,
                      "result": mine.status, "reproduced": mine.detail, "settings": mine.settings,
-                     "left": mine.left, "right": mine.right,
+                     "left": mine.left, "right": mine.right, "difference": mine.interval.diff,
+                     "low": mine.interval.low, "high": mine.interval.high, "interval": mine.interval.over,
                      "paper_result": printed.status if printed.settings else NOT_PRINTED,
                      "paper_values": printed.detail if printed.settings else "the paper prints no values (a figure)"})
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
@@ -207,7 +211,8 @@ def claim_table(paper: str, measurements: pd.DataFrame, spec: Mapping) -> pd.Dat
 
 _CSS = """body{font-family:sans-serif;margin:1em;max-width:80em}table{border-collapse:collapse;font-size:13px;
 margin-bottom:1em}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f0f0f0}
-td.num{text-align:right}.holds{background:#e3f6e3}.fails{background:#fbe3e3}.not-yet-run{color:#777}
+td.num{text-align:right}.holds{background:#e3f6e3}.fails{background:#fbe3e3}.within-noise{background:#fbf5dc}
+.not-yet-run{color:#777}
 .coverage{font-size:1.2em;font-weight:bold}img{max-width:100%}"""
 
 
@@ -254,6 +259,19 @@ def _figure_section(slot: dict, png: str) -> str:
             f'<img alt="{slot["id"]}" src="data:image/png;base64,{png}"></section>')
 
 
+def difference_cells(claims: pd.DataFrame) -> pd.Series:
+    """'+0.9 [−1.2, +3.0]' per claim (the difference alone without an interval, '—' for a claim not run)."""
+    from snnrobust.report.intervals import Interval
+
+    def cell(row) -> str:
+        if pd.isna(row.get("difference")):
+            return "—"
+        return Interval(float(row["difference"]), float(row.get("low", float("nan"))),
+                        float(row.get("high", float("nan")))).text()
+
+    return claims.apply(cell, axis=1) if len(claims) else pd.Series([], dtype=object)
+
+
 def coverage_line(coverage: pd.DataFrame) -> str:
     """'k of n tables/figures reproduced' (illustrations listed but not counted)."""
     counted = coverage[coverage["status"] != ILLUSTRATION]
@@ -272,7 +290,9 @@ def _render(paper: str, spec: Mapping, coverage: pd.DataFrame, claims: pd.DataFr
                 "no difference to the paper is shown for them.</p>") if spec.get("stand_ins") or spec.get(
                 "stand_in_models") else ""
     slots = coverage[["slot", "kind", "section", "view", "status", "reproduced_rows", "caption"]]
-    claim_cols = claims[["claim", "text", "source", "result", "reproduced", "paper_result", "paper_values"]]
+    claim_cols = pd.concat([claims[["claim", "text", "source", "result"]],
+                            difference_cells(claims).rename("difference (95 % interval)"),
+                            claims[["interval", "reproduced", "paper_result", "paper_values"]]], axis=1)
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{_CSS}</style></head>\n<body><h1>{html.escape(title)}</h1>"
@@ -280,7 +300,10 @@ def _render(paper: str, spec: Mapping, coverage: pd.DataFrame, claims: pd.DataFr
         f'<p class="coverage">{coverage_line(coverage)}</p>{stand_in}'
         f"<h2>Tables and figures</h2>{_html_table(slots, 'coverage-table')}"
         f"<h2>Claims</h2><p>Each claim compares two reproduced quantities like for like (same dataset, model, "
-        f"attack settings except what the claim varies); the paper's own values, where printed, give its verdict.</p>"
+        f"attack settings except what the claim varies). The difference left − right has a 95 % interval from a "
+        f"paired bootstrap over the evaluation samples (and the seeds, where several were trained): the claim holds "
+        f"or fails when the interval lies on one side of 0, and is <i>within noise</i> when it contains 0. The "
+        f"paper's own values, where printed, give its verdict.</p>"
         f"{_html_table(claim_cols, 'claims-table', status_col='result')}"
         f"<h2>Paper vs reproduced</h2>{''.join(sections) or '<p>No reproduced rows yet.</p>'}"
         "</body></html>\n"

@@ -69,8 +69,12 @@ def attack_measurements(rows: pd.DataFrame, kind: str) -> pd.DataFrame:
                                           "source_file", "n")]
     attacked = rows[keys].assign(metric="accuracy", value=rows["robust_acc"])
     costs = [rows[keys].assign(metric=m, value=rows[m]) for m in COST_METRICS if m in rows]
-    clean = (rows.groupby(list(RUN_KEYS), sort=False, dropna=False)["clean_acc"].mean().reset_index()
+    runs = rows.groupby(list(RUN_KEYS), sort=False, dropna=False)
+    clean = (runs["clean_acc"].mean().reset_index()
              .assign(attack="clean", eps=0.0, steps=0, metric="accuracy").rename(columns={"clean_acc": "value"}))
+    if "source_file" in rows:  # where each accuracy's per-sample outcomes lie (claims' intervals read them)
+        attacked = attacked.assign(outcomes_from=rows["source_file"].astype(str) + "#adv_correct")
+        clean = clean.assign(outcomes_from=runs["source_file"].first().to_numpy().astype(str) + "#clean_correct")
     return pd.concat([clean, attacked, *costs], ignore_index=True).assign(kind=kind)
 
 
@@ -87,7 +91,8 @@ def analysis_measurements(rows: pd.DataFrame) -> pd.DataFrame:
     if not {"model", "statistic", "mean"} <= set(rows):
         raise SnnRobustError("analysis rows lack column(s) model, statistic or mean")
     keep = [c for c in rows if c not in ("statistic", "mean", "std", "n", "zero_tol", "source_file")]
-    return rows[keep].assign(metric=rows["statistic"], value=rows["mean"], kind="analyses")
+    spread = {name: rows[col] for name, col in (("value_std", "std"), ("value_n", "n")) if col in rows}
+    return rows[keep].assign(metric=rows["statistic"], value=rows["mean"], kind="analyses", **spread)
 
 
 def training_measurements(rows: pd.DataFrame) -> pd.DataFrame:
