@@ -1,8 +1,9 @@
-"""Provenance: every result file records git commit, config hash, package versions, device and seed, and
-`python -m snnrobust provenance PATH` prints it back (one line on bad input)."""
+"""Provenance: every result file records git commit, config hash, package versions, the environment lock's hash,
+device and seed, and `python -m snnrobust provenance PATH` prints it back (one line on bad input)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -12,7 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from snnrobust.provenance import CONFIG_HASH_ENV, PACKAGES, config_hash, git_state, provenance, seed_of
+import snnrobust
+from snnrobust import provenance as prov_module
+from snnrobust.provenance import (CONFIG_HASH_ENV, LOCK_FILE, PACKAGES, config_hash, git_state, lock_file, lock_sha256,
+                                  provenance, seed_of)
 from tests.conftest import REPO, SMALL_SNN_SPEC, run_cli
 
 
@@ -54,6 +58,50 @@ def test_provenance_records_commit_config_packages_device_and_seed(monkeypatch):
         assert record["packages"][name] == metadata.version(name)
     assert set(record["packages"]) == set(PACKAGES)
     json.dumps(record)  # a result file stores it as JSON
+
+
+def test_the_lock_file_is_the_one_make_install_uses():
+    envlock = pytest.importorskip("snnrobust.envlock")
+    assert LOCK_FILE == f"envs/{envlock.LOCK_NAME}"
+
+
+def test_provenance_records_the_checkouts_lock_hash(tmp_path, monkeypatch):
+    lock = tmp_path / LOCK_FILE
+    lock.parent.mkdir(parents=True)
+    lock.write_text("numpy==2.0.0 \\\n    --hash=sha256:00\n")
+    monkeypatch.setattr(prov_module, "_checkout_root", lambda: tmp_path)
+    record = provenance({"device": "cpu"})
+    assert record["lock_sha256"] == hashlib.sha256(lock.read_bytes()).hexdigest()
+    assert record["lock_file"] == LOCK_FILE and record["schema"] >= 3
+    lock.write_text("numpy==2.1.0\n")  # `make lock` again: a new environment, a new hash
+    assert provenance({"device": "cpu"})["lock_sha256"] == hashlib.sha256(b"numpy==2.1.0\n").hexdigest()
+    json.dumps(record)
+
+
+def test_without_a_lock_file_the_hash_is_null(tmp_path, monkeypatch):
+    monkeypatch.setattr(prov_module, "_checkout_root", lambda: tmp_path / "checkout")
+    monkeypatch.chdir(tmp_path)
+    assert lock_file() is None and lock_sha256() is None
+    record = provenance({"device": "cpu"})
+    assert record["lock_sha256"] is None and record["lock_file"] is None
+
+
+def test_an_installed_copy_finds_the_lock_of_the_working_directory_only(tmp_path, monkeypatch):
+    """Installed in site-packages, the package's parent folders are no checkout: the workflow's working directory
+    (the checkout it runs in) gives the lock; elsewhere there is none."""
+    monkeypatch.setattr(snnrobust, "__file__", str(tmp_path / "lib/python3.11/site-packages/snnrobust/__init__.py"))
+    assert prov_module._checkout_root() is None
+    checkout = tmp_path / "checkout"
+    (checkout / LOCK_FILE).parent.mkdir(parents=True)
+    (checkout / LOCK_FILE).write_text("x==1\n")
+    monkeypatch.chdir(checkout)
+    assert lock_file() == checkout / LOCK_FILE and lock_sha256() == hashlib.sha256(b"x==1\n").hexdigest()
+    monkeypatch.chdir(tmp_path)
+    assert lock_file() is None
+
+
+def test_a_source_checkout_is_found_from_the_package():
+    assert prov_module._checkout_root() == REPO  # tests run from the checkout (make install is editable)
 
 
 def test_outside_the_workflow_the_config_hash_is_null(monkeypatch):
@@ -102,12 +150,15 @@ def test_every_verb_records_provenance(results):
         assert prov["device"] == "cpu", kind
         assert prov["packages"]["torch"] == metadata.version("torch"), kind
         assert prov["git_commit"] == git_state()[0], kind
+        assert prov["lock_sha256"] == lock_sha256(), kind  # the checkout's lock (null while it has none)
 
 
 def test_cli_prints_one_file(results):
     out = run_cli("provenance", str(results / "attacks/fgsm.json")).stdout
     assert "config hash  feedc0ffee00" in out and "seed         5" in out and "device       cpu" in out
     assert f"torch {metadata.version('torch')}" in out
+    lock = lock_sha256()
+    assert (f"env lock     sha256 {lock} ({LOCK_FILE})" if lock else "env lock     no lock file") in out
     commit = git_state()[0]
     assert (commit or "not recorded") in out
     # a model's provenance is its run.json's
@@ -123,7 +174,11 @@ def test_cli_summarises_a_folder_and_writes_the_about_page(results, tmp_path):
     assert sorted(table["kind"]) == ["analysis", "attack", "train"]
     assert set(table["config_hash"]) == {"feedc0ffee00"}
     page = html_out.read_text()
-    assert "About this run: provenance" in page and "feedc0ffee00" in page and "3 result files" in page
+    assert "About this run" in page and "feedc0ffee00" in page and "3 result files" in page
+    lock = lock_sha256()
+    assert table["lock_sha256"].tolist() == [lock or "no lock file"] * 3
+    assert (f"sha256 {lock}" if lock else "no lock file") in page and "Environment" in page
+    assert "Where the time goes" not in page  # no timing spec given: the page is provenance only
     records = json.loads(run_cli("provenance", str(results), "--json").stdout)
     assert {r["kind"]: r["seed"] for r in records} == {"train": 0, "attack": 5, "analysis": 0}
 
@@ -135,7 +190,25 @@ def test_an_old_record_is_read_with_what_it_has(tmp_path):
     path.write_text(json.dumps(old))
     out = run_cli("provenance", str(path)).stdout
     assert "git commit   1234abc" in out and "config hash  not recorded" in out and "seed         1" in out
-    assert "torch 2.0.0" in out and "numpy not recorded" in out
+    assert "torch 2.0.0" in out and "numpy not recorded" in out and "env lock     not recorded" in out
+
+
+def test_the_about_page_groups_results_by_environment_lock(tmp_path):
+    """Results made under two locks and without one: the page names each environment and which is this checkout's."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    now = lock_sha256()
+    locks = {"a": "1" * 64, "b": "2" * 64, "c": None, "d": now}
+    for name, sha in locks.items():
+        (folder / f"{name}.json").write_text(json.dumps({"rows": [{"seed": 0}], "kind": "attack", "provenance": {
+            "seed": 0, "device": "cpu", "lock_file": LOCK_FILE if sha else None, "lock_sha256": sha}}))
+    html_out = tmp_path / "about.html"
+    out = run_cli("provenance", str(folder), "--out-html", str(html_out)).stdout
+    assert out.count("env lock     sha256 " + "1" * 64) == 1 and "env lock     no lock file" in out
+    page = html_out.read_text()
+    assert f"sha256 {'1' * 64}" in page and f"sha256 {'2' * 64}" in page and "no lock file" in page
+    if now:
+        assert "(the lock of this checkout): 1 result file<" in page
 
 
 @pytest.mark.parametrize("make, message", [

@@ -1,4 +1,5 @@
-"""Provenance stamped into every result file: git commit, config hash, package versions, device and seed.
+"""Provenance stamped into every result file: git commit, config hash, package versions, environment lock,
+device and seed.
 
 The verbs that compute results (train, attack, analyze) put ``provenance(spec, device)`` in what they
 write, so a result file says by itself which code, config, libraries, device and seed produced it;
@@ -8,6 +9,10 @@ Two hashes: ``spec_hash`` is the job's own spec (the slice of the config the res
 reruns the job), ``config_hash`` the whole merged config of the run that wrote it. The library never reads
 the config, so the workflow hands the latter down in ``SNNROBUST_CONFIG_HASH`` (``config_hash(config)``);
 a verb run by hand records ``null``. Torch is imported lazily: Snakemake imports this module at parse time.
+
+``lock_sha256`` is the SHA-256 of the environment lock (``envs/requirements-linux-x86_64-py311.lock``,
+which `make install` installs): it names the whole environment, transitive packages included, that made a
+result. ``null`` when no lock file is found (an installed copy run outside a checkout).
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ import snnrobust
 CONFIG_HASH_ENV = "SNNROBUST_CONFIG_HASH"
 #: Distributions whose versions a result depends on (None when one is not installed).
 PACKAGES = ("snnrobust", "torch", "numpy", "spikingjelly", "torch-geometric", "scikit-learn", "pandas")
-#: Bumped when the fields below change, so readers can tell old records from new ones.
-SCHEMA = 2
+#: The environment lock `make install` installs, relative to the checkout (snnrobust.envlock.LOCK_NAME).
+LOCK_FILE = "envs/requirements-linux-x86_64-py311.lock"
+#: Bumped when the fields below change, so readers can tell old records from new ones (3: lock_file, lock_sha256).
+SCHEMA = 3
 
 
 def spec_hash(spec: dict) -> str:
@@ -47,6 +54,35 @@ def config_hash(config: Mapping[str, Any]) -> str:
 def _source_root() -> Path:
     """The checkout the package is imported from (``src/snnrobust`` → two folders up)."""
     return Path(snnrobust.__file__).resolve().parents[2]
+
+
+def _checkout_root() -> Path | None:
+    """The repository the package runs from when it is a source checkout (``<root>/src/snnrobust``), else None:
+    an installed copy sits in site-packages, whose parent folders are no checkout of ours."""
+    package = Path(snnrobust.__file__).resolve().parent
+    return package.parents[1] if package.parent.name == "src" else None
+
+
+def lock_file() -> Path | None:
+    """The environment lock of the code that runs: the source checkout's (``make install`` is editable), else
+    the working directory's (an installed copy run by the workflow from its checkout); None when neither has one."""
+    for root in (_checkout_root(), Path.cwd()):
+        if root is not None and (root / LOCK_FILE).is_file():
+            return root / LOCK_FILE
+    return None
+
+
+def lock_sha256(path: Path | None = None) -> str | None:
+    """Full SHA-256 of the lock file (default: ``lock_file()``), None when there is none. Read on every call:
+    the lock is small, and a cached hash would outlive a `make lock` in a long-lived process."""
+    path = lock_file() if path is None else Path(path)
+    if path is None or not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _git(*args: str) -> str | None:
@@ -114,6 +150,7 @@ def provenance(spec: dict, device=None) -> dict[str, Any]:
 
     commit, dirty = git_state()
     used = resolve_device(spec.get("device")) if device is None else device
+    lock = lock_file()
     return {
         "schema": SCHEMA,
         "git_commit": commit,
@@ -125,6 +162,8 @@ def provenance(spec: dict, device=None) -> dict[str, Any]:
         **device_record(used),
         "threads": torch.get_num_threads(),
         "packages": package_versions(),
+        "lock_file": LOCK_FILE if lock is not None else None,
+        "lock_sha256": lock_sha256(lock) if lock is not None else None,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "host": platform.node(),

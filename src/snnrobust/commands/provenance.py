@@ -1,5 +1,6 @@
 """Verb `provenance`: read back what result files record about how they were made (commit, config hash,
-packages, device, seed), print it, and optionally write the report's about page (HTML) and its CSV.
+packages, environment lock, device, seed), print it, and optionally write the report's about page (HTML) and
+its CSV. Given the workflow's timing spec, the page also says where the run's time went (snnrobust.report.timing).
 
 A path is a result JSON (train run.json, attack, transfer, analysis), a model.pt or metrics.csv (read from the
 run.json beside it), or a folder (every result JSON under it). Records written before the provenance fields
@@ -16,16 +17,18 @@ from typing import Any, Iterable
 import pandas as pd
 
 from snnrobust.errors import SnnRobustError
-from snnrobust.provenance import PACKAGES
+from snnrobust.provenance import LOCK_FILE, PACKAGES
 
 #: Files whose provenance lives in the run.json beside them (a trained model's other outputs).
 BESIDE_RUN = ("model.pt", "metrics.csv")
 #: Columns of one file's provenance row, in print order (packages follow).
 FIELDS = ("file", "kind", "git_commit", "git_dirty", "config_hash", "spec_hash", "seed", "device", "device_name",
-          "python", "host", "slurm_job_id")
+          "python", "lock_sha256", "host", "slurm_job_id")
 #: What a run shares across its files: the about page groups files by these.
-SHARED = ("git_commit", "git_dirty", "config_hash", "device", "device_name", "python", *PACKAGES)
+SHARED = ("git_commit", "git_dirty", "config_hash", "lock_sha256", "device", "device_name", "python", *PACKAGES)
 MISSING = "not recorded"
+#: What a record made where no lock file was found says about its environment (older records: MISSING).
+NO_LOCK = "no lock file"
 
 
 def _load(path: Path) -> dict | None:
@@ -54,6 +57,13 @@ def _commit(prov: dict) -> str | None:
     return rev if rev and rev != "nogit" else None
 
 
+def _lock(prov: dict) -> str | None:
+    """The lock file's sha256; NO_LOCK when the writer found none; None (not recorded) in records before schema 3."""
+    if "lock_sha256" not in prov:
+        return None
+    return prov["lock_sha256"] or NO_LOCK
+
+
 def provenance_row(path: Path, doc: dict) -> dict[str, Any]:
     """One file's provenance as a flat row (package versions as columns named after the package)."""
     prov = doc["provenance"]
@@ -63,7 +73,7 @@ def provenance_row(path: Path, doc: dict) -> dict[str, Any]:
     return {"file": str(path), "kind": _kind(doc), "git_commit": _commit(prov), "git_dirty": prov.get("git_dirty"),
             "config_hash": prov.get("config_hash"), "spec_hash": prov.get("spec_hash"), "seed": seed,
             "device": prov.get("device"), "device_name": prov.get("device_name"), "python": prov.get("python"),
-            "host": prov.get("host"), "slurm_job_id": prov.get("slurm_job_id"),
+            "lock_sha256": _lock(prov), "host": prov.get("host"), "slurm_job_id": prov.get("slurm_job_id"),
             **{name: packages.get(name) for name in PACKAGES}}
 
 
@@ -111,6 +121,12 @@ def _packages_text(row: pd.Series) -> str:
     return ", ".join(f"{name} {_show(row[name])}" for name in PACKAGES)
 
 
+def _lock_text(sha: Any) -> str:
+    """The lock hash as printed: with the lock file's name when there is one."""
+    text = _show(sha)
+    return text if text in (MISSING, NO_LOCK) else f"sha256 {text} ({LOCK_FILE})"
+
+
 def describe_file(row: pd.Series) -> str:
     """The printed block of one file."""
     device = _show(row["device"]) + (f" ({row['device_name']})" if isinstance(row["device_name"], str) else "")
@@ -123,6 +139,7 @@ def describe_file(row: pd.Series) -> str:
         f"  seed         {_show(row['seed'])}",
         f"  device       {device}",
         f"  packages     {_packages_text(row)}",
+        f"  env lock     {_lock_text(row['lock_sha256'])}",
         f"  python       {_show(row['python'])}",
         f"  host         {_show(row['host'])}{job}",
     ])
@@ -148,6 +165,7 @@ def describe_folder(frame: pd.DataFrame) -> str:
                   f"  config hash  {g['config_hash']}",
                   f"  device       {g['device']} ({g['device_name']})",
                   f"  packages     {_packages_text(g)}",
+                  f"  env lock     {_lock_text(g['lock_sha256'])}",
                   f"  python       {g['python']}"]
     lines.append("files:")
     for _, row in frame.iterrows():
@@ -156,36 +174,91 @@ def describe_folder(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def render_about(frame: pd.DataFrame) -> str:
-    """The report's about page: the run's distinct provenance, then every result file's."""
+def _environments(frame: pd.DataFrame) -> str:
+    """The page's paragraph on environment locks: each distinct lock hash with its file count, and whether it is
+    the lock of the checkout writing the page (a result made under another lock came from another environment)."""
+    from snnrobust.provenance import lock_sha256
+
+    now = lock_sha256()
+    counts = frame["lock_sha256"].astype(object).where(frame["lock_sha256"].notna(), MISSING).value_counts()
+    items = []
+    for sha, n in counts.items():
+        same = " (the lock of this checkout)" if sha == now else ""
+        text = html.escape(_lock_text(sha))
+        items.append(f"<li><code>{text}</code>{same}: {n} result file{'s' if n != 1 else ''}</li>")
+    today = f"<code>sha256 {now}</code>" if now else NO_LOCK
+    return (f"<h2>Environment</h2><p>Each result records the SHA-256 of the environment lock <code>{LOCK_FILE}</code> "
+            f"(every package, transitive ones included, that <code>make install</code> installs), so a result says "
+            f"which environment made it. This checkout's lock now: {today}.</p><ul>{''.join(items)}</ul>")
+
+
+def render_about(frame: pd.DataFrame, timing: Any = None) -> str:
+    """The report's about page: where the run's time went (when ``timing`` is given), the environment locks,
+    the run's distinct provenance, then every result file's."""
     from snnrobust.report.page import _CSS, _html_table
 
     groups = summary(frame)
+    groups = groups.assign(lock_sha256=groups["lock_sha256"].map(lambda v: v if len(v) < 64 else v[:16] + "…"))
     per_file = frame[["file", "kind", "seed", "spec_hash", "git_commit", "config_hash", "device", "host",
                       "slurm_job_id"]]
+    time_section = ""
+    if timing is not None:
+        from snnrobust.report.timing import render
+
+        time_section = render(timing)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>About this run</title>'
-            f"<style>{_CSS}</style></head>\n<body><h1>About this run: provenance</h1>"
+            f"<style>{_CSS}</style></head>\n<body><h1>About this run: time and provenance</h1>"
+            f"{time_section}<h2>Provenance</h2>"
             f"<p>{len(frame)} result files. Each records the git commit of the code that wrote it (and whether "
             f"that checkout had uncommitted changes), the hash of the run's whole config, the hash of its own job "
-            f"spec, the seed, the device and the versions of the libraries it ran with. "
-            f"<code>python -m snnrobust provenance PATH</code> prints the same for any file or folder.</p>"
+            f"spec, the seed, the device, the hash of the environment lock and the versions of the libraries it "
+            f"ran with. <code>python -m snnrobust provenance PATH</code> prints the same for any file or folder.</p>"
+            f"{_environments(frame)}"
             f"<h2>Distinct provenance</h2>{_html_table(groups, 'provenance-summary')}"
             f"<h2>Result files</h2>{_html_table(per_file, 'provenance-files')}</body></html>\n")
 
 
+def _timing_spec(text: str) -> dict:
+    """The workflow's timing spec (JSON object: benchmarks, metadata, rules, studies)."""
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SnnRobustError(f"--timing is not valid JSON: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("studies", {}), dict):
+        raise SnnRobustError("--timing must be a JSON object whose 'studies' maps each study to its targets")
+    return spec
+
+
 def provenance_cmd(paths: list[str], out_html: str | None = None, out_csv: str | None = None,
-                   as_json: bool = False) -> str:
-    """The `provenance` verb: the text it prints; the about page and CSV are written atomically when asked."""
+                   as_json: bool = False, timing: str | None = None, out_timing: str | None = None) -> str:
+    """The `provenance` verb: the text it prints; the about page and CSVs are written atomically when asked.
+    ``timing`` (the workflow's JSON spec) adds where the time went to the page; ``out_timing`` is the prefix of
+    its tidy CSVs (``<prefix>jobs.csv``, ``rules``, ``studies``, ``critical_path``)."""
     from snnrobust.io import atomic_path, check_writable
 
     if not paths:
         raise SnnRobustError("provenance: give at least one result file or folder")
-    for out, flag in ((out_html, "--out-html"), (out_csv, "--out-csv")):
+    if out_timing and not timing:
+        raise SnnRobustError("provenance: --out-timing needs --timing (the workflow's timing spec)")
+    spec = _timing_spec(timing) if timing else None
+    outs = [(out_html, "--out-html"), (out_csv, "--out-csv")]
+    if out_timing:
+        from snnrobust.report.timing import CSV_NAMES
+
+        outs += [(f"{out_timing}{name}.csv", "--out-timing") for name in CSV_NAMES]
+    for out, flag in outs:
         if out:
             check_writable(out, flag)
     frame, folder = provenance_frame(paths)
+    times = None
+    if spec is not None:
+        from snnrobust.report.timing import compute, write_csvs
+
+        times = compute(spec)
+        if out_timing:
+            write_csvs(times, out_timing)
     if out_html:
-        page = render_about(frame)
+        page = render_about(frame, times)
         with atomic_path(out_html) as tmp:
             tmp.write_text(page, encoding="utf-8")
     if out_csv:
