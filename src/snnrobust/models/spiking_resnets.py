@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Callable, Literal
 
 from spikingjelly.activation_based import layer
-from spikingjelly.activation_based.model import sew_resnet, spiking_resnet
 from torch import nn
 
 from snnrobust.errors import SnnRobustError
@@ -85,10 +84,23 @@ def _family(constructor: Callable[..., nn.Module], **extra) -> Callable[..., nn.
     return spiking_arch(build)
 
 
+def _lazy(module: str, name: str) -> Callable[..., nn.Module]:
+    """spikingjelly's ``module.name`` constructor, imported on first call: importing the ResNet modules pulls
+    in torchvision.models and torch._dynamo (about 2 s per process), which jobs of other archs never need."""
+
+    def constructor(**kwargs):
+        from importlib import import_module
+
+        return getattr(import_module(f"spikingjelly.activation_based.model.{module}"), name)(**kwargs)
+
+    constructor.__name__ = constructor.__qualname__ = name
+    return constructor
+
+
 for _depth in (18, 34, 50):
     MODELS.register(f"sew_resnet{_depth}")(
-        _family(getattr(sew_resnet, f"sew_resnet{_depth}"), cnf="ADD")
+        _family(_lazy("sew_resnet", f"sew_resnet{_depth}"), cnf="ADD")
     )
     MODELS.register(f"spiking_resnet{_depth}")(
-        _family(getattr(spiking_resnet, f"spiking_resnet{_depth}"))
+        _family(_lazy("spiking_resnet", f"spiking_resnet{_depth}"))
     )
