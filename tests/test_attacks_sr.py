@@ -106,9 +106,65 @@ def test_rfgsm_is_a_random_sign_step_then_one_gradient_step(toy_model, alpha):
     expected = torch.min(torch.max(x1 + (eps - a) * xr.grad.sign(), x - eps), x + eps).clamp(0, 1)
     atk = make_attack("rfgsm", eps=eps, alpha=alpha)
     torch.testing.assert_close(atk(toy_model, x, y, generator=_gen(3)), expected)
-    assert atk.cost.backward == 1
-    if a == eps:  # the SR code's setting: no gradient step is left, R+FGSM is random sign noise
+    assert atk.cost.backward == 1 and atk.form == "paper"
+    if a == eps:  # paper form with α = ε: no gradient step is left, R+FGSM is random sign noise
         torch.testing.assert_close(expected, x1)
+
+
+def _rfgsm_torchattacks_327(model, x, y, eps, alpha, generator):
+    """torchattacks 3.2.7 ``RFGSM.forward`` with steps = 1 (the SR code's call), re-typed from its update rule:
+    a random signed step of α clipped to [0, 1], a gradient step of α·sign(∇ mean CE), δ clipped to [−ε, ε],
+    then x + δ clipped to [0, 1]."""
+    adv = torch.clamp(x + alpha * torch.randn(x.shape, generator=generator).sign(), min=0, max=1)
+    adv.requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(adv), y), adv)
+    adv = adv.detach() + alpha * grad.sign()
+    delta = torch.clamp(adv - x, min=-eps, max=eps)
+    return torch.clamp(x + delta, min=0, max=1)
+
+
+@pytest.mark.parametrize("eps,alpha", [(8 / 255, None), (8 / 255, 2 / 255), (4 / 255, 8 / 255), (16 / 255, 8 / 255)])
+def test_rfgsm_released_form_is_torchattacks_327(toy_model, eps, alpha):
+    """``form: released`` is the SR code's RFGSM: step α (8/255 by default) twice, then clip to the ε-ball."""
+    x, y = _toy_batch(64)
+    a = 8 / 255 if alpha is None else alpha
+    expected = _rfgsm_torchattacks_327(toy_model, x, y, eps, a, _gen(3))
+    atk = make_attack("rfgsm", eps=eps, alpha=alpha, form="released")
+    x_adv = atk(toy_model, x, y, generator=_gen(3))
+    torch.testing.assert_close(x_adv, expected)
+    assert (atk.alpha, atk.form, atk.cost.backward) == (a, "released", 1)
+    assert (x_adv - x).abs().max() <= eps + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+    paper = make_attack("rfgsm", eps=eps, alpha=a)(toy_model, x, y, generator=_gen(3))
+    if math.isclose(eps, 2 * a):  # torchattacks' own defaults ε = 16/255, α = 8/255: α = ε − α, the same attack
+        torch.testing.assert_close(x_adv, paper)
+    else:
+        assert not torch.allclose(x_adv, paper)
+
+
+def test_rfgsm_released_with_alpha_eps_moves_about_half_the_pixels_along_the_gradient(toy_model):
+    """The SR code's setting α = ε = 8/255 is not random noise: a pixel whose random sign agrees with the
+    gradient sign at the random point ends at x + ε·sign(g), the others return to x."""
+    x, y = _toy_batch(64)
+    x = 0.1 + 0.8 * x  # away from the box, so no clip hides a step
+    eps = 8 / 255
+    r = torch.randn(x.shape, generator=_gen(5)).sign()
+    x1 = (x + eps * r).requires_grad_(True)
+    (g,) = torch.autograd.grad(F.cross_entropy(toy_model(x1), y), x1)
+    x_adv = make_attack("rfgsm", eps=eps, form="released")(toy_model, x, y, generator=_gen(5))
+    agree = r == g.sign()
+    torch.testing.assert_close(x_adv, torch.where(agree, x + eps * g.sign(), x))
+    assert 0.4 < agree.float().mean() < 0.6
+
+
+@pytest.mark.parametrize("name,options", [
+    ("rfgsm", {"form": "tramer"}),
+    ("rfgsm", {"form": "released", "alpha": -1.0}),
+    ("ensemble", {"attack": {"name": "rfgsm", "options": {"form": 1}}}),
+])
+def test_bad_rfgsm_options_are_one_line_errors(name, options):
+    with pytest.raises(SnnRobustError) as exc:
+        check_attack_options(name, options)
+    assert ("form" in str(exc.value) or "alpha" in str(exc.value)) and "\n" not in str(exc.value)
 
 
 def test_rfgsm_alpha_above_eps_stays_in_the_ball(toy_model):
@@ -142,6 +198,14 @@ def test_random_draws_keep_the_worst_draw(snn, batch):
     assert torch.equal(held, ~any_broken) and any_broken.any()
     assert atk.cost.forward == 4 and atk.cost.backward == 0
     assert int(held.sum()) <= _acc(snn, make_attack("random", eps=eps), x, y, seed=7)
+
+
+def test_random_noise_result_columns_say_which_reading():
+    """Tab. 4's two readings (one draw, the released worst of 4) are told apart in every result row."""
+    one, four = make_attack("random", eps=0.1), make_attack("random", eps=0.1, draws=4)
+    assert (one.columns()["draws"], four.columns()["draws"]) == (1, 4)
+    assert {k: v for k, v in four.columns().items() if k != "draws"} == {k: v for k, v in one.columns().items()
+                                                                         if k != "draws"}
 
 
 # --- orderings on the trained SNN --------------------------------------------------------------

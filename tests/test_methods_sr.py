@@ -326,6 +326,18 @@ def test_retracted_weights_have_no_weight_decay():
         assert groups[id(p)] == (0.0 if retracted else 5e-4), name
 
 
+def test_rat_no_decay_all_is_snn_rats_released_reading():
+    """``no_decay: all`` (SNN-RAT's ``--special reg``): weight decay 0 on every parameter, each exactly once;
+    the retraction and the simplex projection are unchanged."""
+    model = _ConvMix()
+    method = RAT(no_decay="all")
+    optimizer = build_optimizer(model, method, TrainConfig(weight_decay=5e-4))
+    groups = [(id(p), g["weight_decay"]) for g in optimizer.param_groups for p in g["params"]]
+    assert sorted(i for i, _ in groups) == sorted(id(p) for p in model.parameters())
+    assert {wd for _, wd in groups} == {0.0}
+    assert "no_decay='all'" in repr(method) and RAT().no_decay == "retracted"
+
+
 # -- bad input -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name, options, message", [
     ("sr", {"lam": -0.1}, "lam"),
@@ -343,6 +355,7 @@ def test_retracted_weights_have_no_weight_decay():
     ("at", {"eps": 2.0}, "eps"),
     ("at", {"clean_weight": 1.5}, "clean_weight"),
     ("rat", {"rows_fraction": 0.0}, "rows_fraction"),
+    ("rat", {"no_decay": "some"}, "no_decay"),
 ])
 def test_bad_options_are_one_line_errors(name, options, message):
     with pytest.raises(SnnRobustError) as err:
@@ -353,6 +366,7 @@ def test_bad_options_are_one_line_errors(name, options, message):
 @pytest.mark.parametrize("cls, options", [
     (SR, {"lam": -1.0}), (SR, {"h": 0.0}), (SR, {"form": "abs"}), (SR, {"fy": "sum"}),
     (SRStar, {"attack": {"name": "nope"}}), (AT, {"attack": {"name": "nope"}}), (RAT, {"beta": -1.0}),
+    (RAT, {"no_decay": "some"}),
 ])
 def test_direct_construction_validates_too(cls, options):
     with pytest.raises(SnnRobustError) as err:

@@ -190,9 +190,23 @@ class Plan:
                         jobs.attacks.append(key)
                     else:
                         source = self._trained(Run(dataset=run.dataset, **src), study, f"{where}.source")
+                        self._check_source(run, source, bool(entry.get("cross_architecture")), study, where)
                         key = (run, source, attack, fmt_number(value))
                         self._claim(self.transfers, key, job, study, "transfer")
                         jobs.transfers.append(key)
+
+    def _check_source(self, run: Run, source: Run, cross: bool, study: str, where: str) -> None:
+        """A black-box source is another trained model (not the target itself) and, unless the sweep sets
+        ``cross_architecture``, the target's architecture (the same declared arch and options), as the SR
+        code's ``--bbmodel`` was: an independently trained copy of the target's network."""
+        if source == run:
+            raise SnnRobustError(f"config studies.{study}.{where}.source: the source {describe(source)} is the "
+                                 f"target itself (a black-box source is another trained model)")
+        if not cross and self._model(source.model) != self._model(run.model):
+            raise SnnRobustError(
+                f"config studies.{study}.{where}.source: model {source.model!r} is not the architecture of the "
+                f"target {run.model!r}; use a source of the same architecture (another seed), or set "
+                f"cross_architecture: true on the sweep")
 
     def _plan_analyses(self, study: str, body: dict, jobs: StudyJobs) -> None:
         evaluation = self.config.get("evaluation", {})

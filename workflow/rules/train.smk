@@ -18,7 +18,7 @@ rule train:
         "logs/train/{dataset}/{model}/{method}/s{seed}.log",
     benchmark:
         "results/benchmarks/train/{dataset}/{model}/{method}/s{seed}.tsv"
-    threads: 2
+    threads: train_resource("threads", 1)  # one thread per job by default: see README, Threads
     resources:
         mem_mb=train_resource("mem_mb", 8000),
         runtime=train_resource("runtime", 600),

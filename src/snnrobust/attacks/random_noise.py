@@ -1,4 +1,10 @@
-"""Uniform noise in the ℓ∞ ball (the SR paper's random attack, Fig. 1 and Tab. 4): no gradient."""
+"""Uniform noise in the ℓ∞ ball (the SR paper's random attack, Fig. 1 and Tab. 4): no gradient.
+
+Two readings, told apart by ``draws`` (a column of every result row): one draw per sample (Sec. 4.1 and
+5.6 describe a single uniformly drawn perturbation) and ``draws: 4``, the worst of 4 draws, as the SR
+code's evaluation ran it (its ``val_ensemble`` redraws the noise for each of its 4 ensemble settings and
+counts a sample robust only if all 4 leave it correct).
+"""
 
 from typing import Annotated
 
@@ -40,6 +46,10 @@ class UniformNoise(SignGradientAttack):
             loss = torch.where(take, c_loss, loss)
             broken |= c_broken
         return best
+
+    def columns(self):
+        """The shared columns plus ``draws``, so a result row says which reading of Tab. 4 it is."""
+        return {**super().columns(), "draws": self.draws}
 
     def _judge(self, view, z, y) -> tuple[torch.Tensor, torch.Tensor]:
         """(misclassified, loss) per sample at ``z``: one forward pass, counted."""

@@ -1,10 +1,14 @@
 """SNN-RAT (Ding et al., 2022): adversarial training plus, after every optimizer step, an orthogonal
 retraction of the weights (a Lipschitz bound) and the projection of convex-combination residual weights
-onto the probability simplex; the retracted weights carry no weight decay."""
+onto the probability simplex.
+
+Weight decay is a labelled option, ``no_decay``: ``retracted`` (the default) drops it only for the retracted
+weights, whose retraction already pulls them towards orthogonality (the rest keep the recipe's decay);
+``all`` is SNN-RAT's released code, whose ``--special reg`` sets weight decay 0 for every parameter."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
@@ -42,16 +46,21 @@ class RAT(AT):
     Retracted: every conv weight (reshaped to out_channels × fan_in) and every linear weight; a linear
     layer with at least ``row_threshold`` rows has only a random ``rows_fraction`` of its rows retracted
     per step (drawn from the run's seed and the step counter). Every ``ConvexCombination``'s weights are
-    projected onto the simplex. The retracted weights form a parameter group with weight_decay 0 (the
-    rest keep the run's weight decay).
+    projected onto the simplex. ``no_decay: retracted``: the retracted weights form a parameter group with
+    weight_decay 0 and the rest keep the run's weight decay; ``no_decay: all``: every parameter has weight
+    decay 0 (SNN-RAT's released reading).
     """
 
     name = "rat"
 
     def __init__(self, attack: dict | None = None, eps: Annotated[float, Range(ge=0, le=1)] = PAPER_EPS,
                  clean_weight: UnitInterval = 0.0, beta: Annotated[float, Range(ge=0)] = 5e-4,
-                 rows_fraction: Annotated[float, Range(gt=0, le=1)] = 0.3, row_threshold: PositiveInt = 200):
+                 rows_fraction: Annotated[float, Range(gt=0, le=1)] = 0.3, row_threshold: PositiveInt = 200,
+                 no_decay: Literal["retracted", "all"] = "retracted"):
         super().__init__(attack, eps, clean_weight)
+        if no_decay not in ("retracted", "all"):
+            raise SnnRobustError(f"method {self.name!r}: no_decay must be 'retracted' or 'all', got {no_decay!r}")
+        self.no_decay = no_decay
         self.beta, self.rows_fraction, self.row_threshold = float(beta), float(rows_fraction), int(row_threshold)
         if not self.beta >= 0:
             raise SnnRobustError(f"method {self.name!r}: beta must be >= 0, got {beta!r}")
@@ -67,6 +76,8 @@ class RAT(AT):
         return [m for m in model.modules() if isinstance(m, (*_CONVS, nn.Linear))]
 
     def param_groups(self, model):
+        if self.no_decay == "all":
+            return [{"params": list(model.parameters()), "weight_decay": 0.0}]
         retracted = [m.weight for m in self.retracted_layers(model)]
         ids = {id(p) for p in retracted}
         rest = [p for p in model.parameters() if id(p) not in ids]
