@@ -22,7 +22,7 @@ SNAKEMAKE := $(VENV)/bin/snakemake --workflow-profile workflow/profiles/$(PROFIL
 REPORT := results/report.html
 STAMP := $(VENV)/.installed
 # The environment lock (pip-compile --generate-hashes) of this platform and Python; `make lock` remakes it.
-LOCK := envs/requirements-linux-x86_64-py311.lock
+LOCK ?= envs/requirements-linux-x86_64-py311.lock
 LOCK_VENV ?= .venv-lock
 PIP_TOOLS := pip-tools==7.7.0
 # Rules call `python -m snnrobust`: the venv comes first on PATH (conda users get their env instead).
@@ -74,11 +74,13 @@ dry-run: $(STAMP)
 	$(SNAKEMAKE) -n $(STUDY)
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 bench: $(STAMP)
 	$(PY) -m snnrobust.bench --out results/bench/bench.json
 	$(PY) -m snnrobust.bench_methods --out results/bench/methods.json
+	$(PY) -m snnrobust.bench_threads --out results/bench/threads.json
+	$(PY) -m snnrobust.bench_startup --out results/bench/startup.json
 
 # The default DAG on CUDA in a scratch copy; clean accuracies compared with this machine's CPU run.
 gpu-check: $(STAMP)

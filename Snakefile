@@ -1,7 +1,7 @@
 """snnrobust pipeline: data → train → attacks / transfers / analyses → per-study tables, figures, pages → report.
 
 Run through the Makefile (`make reproduce`, `make reproduce STUDY=sr`) or directly:
-    snakemake --workflow-profile workflow/profiles/default --configfile config/cpu.yaml [sr|sparsity_trail|spiking_pgd]
+    snakemake [sr|sparsity_trail|spiking_pgd] --workflow-profile workflow/profiles/default --configfile config/cpu.yaml
 Without --configfile the default (laptop, offline) scale is used. Each study of the config is a target;
 `all` (the default) builds every study, and a job two studies need is planned once.
 """
@@ -24,12 +24,13 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/attack.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/summaries.smk"
 
 
 rule all:
     default_target: True
     input:
-        [path for study in STUDIES for path in study_targets(study)],
+        all_targets(),
 
 
 for _study in STUDIES:

@@ -10,6 +10,7 @@ from torch import nn
 from conftest import SMALL_SNN_SPEC, run_cli
 from snnrobust.attacks import make_attack
 from snnrobust.commands.attack import attack as attack_command
+from snnrobust.commands.models_io import HASH_KEY, content_hash
 from snnrobust.errors import SnnRobustError
 from snnrobust.models import build_model
 from snnrobust.surrogates import use_surrogate
@@ -168,6 +169,7 @@ def test_transfer_from_a_model_of_another_dataset_is_a_one_line_error(trained_sn
     spec = json.loads(state["spec"])
     spec["labels"]["dataset"] = "cifar10"
     state["spec"] = json.dumps(spec)
+    state[HASH_KEY] = content_hash(state)  # a consistent file of another dataset, not a tampered one
     other = tmp_path / "other.pt"
     torch.save(state, other)
     out = tmp_path / "x.json"

@@ -107,11 +107,12 @@ def train(patch: dict | None = None, data=None, out_model=None):
     return argv
 
 
-def attack(spec: dict | str, model=None, data=None):
+def attack(spec: dict | str, model=None, data=None, source=None):
     def argv(c):
         text = spec if isinstance(spec, str) else json.dumps({"n_eval": 32, "batch_size": 32, **spec})
         return ["attack", "--model", model(c) if model else str(c.model), "--data", data(c) if data else str(c.data),
-                "--spec", text, "--out", c.out("attack.json"), "--no-progress"]
+                "--spec", text, "--out", c.out("attack.json"), "--no-progress",
+                *(["--source-model", source(c)] if source else [])]
 
     return argv
 
@@ -140,6 +141,55 @@ def _truncated(c) -> str:
     return _truncated_copy(c.model, c.tmp / "truncated.pt")
 
 
+def _edited_model(*edits):
+    """A copy of the trained SNN's model file with each ``edit(state)`` applied in turn."""
+    def path(c) -> str:
+        state = torch.load(c.model, weights_only=True)
+        for edit in edits:
+            edit(state)
+        out = c.tmp / "edited_model.pt"
+        torch.save(state, out)
+        return str(out)
+
+    return path
+
+
+def _ann_weights(state) -> None:
+    """An ANN's weights under the SNN's metadata: the tensor shapes match, so they would load."""
+    from snnrobust.models import build_model
+
+    snn = json.loads(state["model_spec"])["options"]
+    torch.manual_seed(0)
+    ann = build_model("ann_vgg_tiny", num_classes=state["num_classes"], in_shape=tuple(state["in_shape"]), width=1.0,
+                      mean=snn["mean"], std=snn["std"])
+    assert {k: v.shape for k, v in ann.state_dict().items()} == {k: v.shape for k, v in state["state_dict"].items()}
+    state["state_dict"] = ann.state_dict()
+
+
+def _rehash(state) -> None:
+    """Recompute the content hash, as a writer that saved the wrong weights would have."""
+    from snnrobust.commands.models_io import HASH_KEY, content_hash
+
+    state[HASH_KEY] = content_hash(state)
+
+
+def _no_hash(state) -> None:
+    from snnrobust.commands.models_io import HASH_KEY
+
+    del state[HASH_KEY]
+
+
+def _offline_dvs(c) -> list[str]:
+    """CIFAR10-DVS from a mirror nobody listens on (a loopback port just closed): the download fails."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    spec = {"root": str(c.tmp / "raw" / "cifar10_dvs"), "mirror": f"http://127.0.0.1:{port}"}
+    return ["prepare", "--source", "cifar10_dvs", "--spec", json.dumps(spec), "--out", c.out("dvs.npz")]
+
+
 FGSM = {"attack": {"name": "fgsm"}, "eps": 8 / 255}
 PGD = {"attack": {"name": "pgd", "options": {"steps": 2}}, "eps": 8 / 255}
 
@@ -154,6 +204,13 @@ CASES = [
     ("fraction-out-of-range", prepare({"test_fraction": 1.5}), "must be > 0 and < 1, got 1.5"),
     ("negative-seed", prepare({"subset_seed": -1}), "'subset_seed'"),
     ("nan-in-spec", prepare('{"test_fraction": NaN}'), "NaN"),
+    ("nan-names-its-key", prepare('{"test_fraction": NaN}'), "--spec test_fraction is NaN"),
+    ("nan-train-lr", train({"train": {"lr": float("nan")}}), "--spec train.lr is NaN"),
+    ("nan-n-eval", attack({**FGSM, "n_eval": float("nan")}), "--spec n_eval is NaN"),
+    ("infinite-eps", attack({**FGSM, "eps": float("inf")}), "--spec eps is Infinity"),
+    ("nan-nested-attack-option",
+     attack({**PGD, "attack": {"name": "pgd", "options": {"steps": 2, "alpha": float("nan")}}}),
+     "--spec attack.options.alpha is NaN"),
     ("infinity-in-spec", prepare('{"test_fraction": Infinity}'), "Infinity"),
     ("n-train-larger-than-data", prepare({"n_train": 100000}), "n_train=100000"),
     ("npz-without-root", prepare({}, source="npz"), "needs option 'root'"),
@@ -205,6 +262,19 @@ CASES = [
     ("model-missing", attack(FGSM, model=lambda c: str(c.tmp / "absent.pt")), "not found"),
     ("model-truncated", attack(FGSM, model=_truncated), "corrupt or truncated"),
     ("model-not-snnrobust", attack(FGSM, model=lambda c: _torch_file(c, {"weights": torch.zeros(2)})), "not_a_model.pt"),
+    # -- a model file is what its metadata says: content hash, clean accuracy, labels
+    ("model-weights-of-another-model", attack(FGSM, model=_edited_model(_ann_weights)),
+     "edited_model.pt does not match its content hash"),
+    ("model-without-content-hash", attack(FGSM, model=_edited_model(_no_hash)),
+     "edited_model.pt records no content hash"),
+    ("model-clean-accuracy-far-below-recorded", attack(FGSM, model=_edited_model(_ann_weights, _rehash)),
+     "points below the"),
+    ("labels-name-another-model", attack({**FGSM, "labels": {"model": "ann_vgg_tiny"}}),
+     "was trained as model='snn_vgg_tiny', but the spec labels say model='ann_vgg_tiny'"),
+    ("source-labels-name-another-model", attack({**FGSM, "source_labels": {"model": "ann_vgg_tiny"}},
+                                                source=lambda c: str(c.model)), "the spec's source_labels say"),
+    # -- a failed download leaves nothing behind (no empty raw/download/ folder)
+    ("dvs-download-offline", _offline_dvs, "download failed"),
     # -- command lines and output folders
     ("spec-not-json", prepare("{nope"), "not valid JSON"),
     ("spec-not-object", prepare("[1, 2]"), "JSON object"),
@@ -227,6 +297,7 @@ CASES = [
      "width"),
     ("config-attack-steps-zero", validate(_set_yaml(["attacks", "pgd10", "options"], {"steps": 0})), "steps"),
     ("config-n-eval-beyond-test-split", validate(_set_yaml(["evaluation", "n_eval"], 100000)), "n_eval"),
+    ("config-names-no-scale", validate(lambda t: t.replace("\nscale: default\n", "\n", 1)), "names no scale"),
 ]
 
 
@@ -254,9 +325,10 @@ class Ctx:
 
 
 def _snapshot(*folders: Path) -> dict[str, str]:
-    """Path → sha256 of every file below ``folders`` (hidden temporaries included)."""
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
-            for folder in folders for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Path → sha256 of every file below ``folders`` (hidden temporaries included), and every folder (a
+    failed command leaves no empty folder behind either)."""
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
+            for folder in folders for p in sorted(folder.rglob("*"))}
 
 
 def test_at_least_forty_cases_cover_every_class():
@@ -273,3 +345,34 @@ def test_bad_input_is_one_line_and_costs_nothing(argv, needle, tmp_path, digits_
     assert code == 2, f"exit {code}: {err}"
     assert "\n" not in err and err.startswith("snnrobust: error:") and needle in err, err
     assert _snapshot(*ctx.finished) == before  # nothing new, nothing changed
+
+
+# ---------------------------------------------------------------- the Snakefile speaks first where it can
+# Snakemake reads each --configfile itself before our Snakefile runs (an empty file, a list or a YAML syntax
+# error is its own WorkflowError then); a file it accepts is checked by us, in one line naming the file.
+
+SNAKEFILE_CASES = [
+    ("names-no-scale", lambda t: t.replace("\nscale: default\n", "\n", 1), "config config/test.yaml names no scale"),
+    ("empty-mapping", lambda t: "{}\n", "config config/test.yaml is an empty mapping"),
+    ("duplicate-key", lambda t: t + "\nscale: default\n", "config config/test.yaml: duplicate key 'scale'"),
+]
+
+
+@pytest.fixture(scope="module")
+def workflow_copy(tmp_path_factory):
+    from test_workflow import copy_workflow
+
+    return copy_workflow(tmp_path_factory.mktemp("wf"))
+
+
+@pytest.mark.parametrize("edit, needle", [c[1:] for c in SNAKEFILE_CASES], ids=[c[0] for c in SNAKEFILE_CASES])
+def test_bad_config_file_stops_snakemake_in_one_line_naming_it(edit, needle, workflow_copy):
+    from test_workflow import snakemake
+
+    (workflow_copy / "config/test.yaml").write_text(edit((REPO / "config/default.yaml").read_text()))
+    proc = snakemake("-n", "sr", "--configfile", "config/test.yaml", cwd=workflow_copy, check=False)
+    out = proc.stdout + proc.stderr
+    errors = [line for line in out.splitlines() if line.startswith("snnrobust: error:")]
+    assert proc.returncode != 0 and len(errors) == 1 and needle in errors[0], out[-3000:]
+    assert "Traceback" not in out and "WorkflowError" not in out
+    assert not (workflow_copy / "results").exists() and not (workflow_copy / "data").exists()

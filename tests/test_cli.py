@@ -28,7 +28,7 @@ def test_pgd_below_fgsm_below_clean_on_trained_snn(trained_snn, digits_npz, tmp_
 def test_grad_norms_on_trained_snn(trained_snn, digits_npz, tmp_path):
     out = tmp_path / "g.json"
     run_cli("analyze", "--model", str(trained_snn / "model.pt"), "--data", str(digits_npz),
-            "--spec", json.dumps({"n_eval": 64, "labels": {"model": "snn"}}), "--out", str(out))
+            "--spec", json.dumps({"n_eval": 64, "labels": {"model": "snn_vgg_tiny"}}), "--out", str(out))
     rows = {r["statistic"]: r for r in json.loads(out.read_text())["rows"]}
     assert 0 < rows["l0_fraction"]["mean"] <= 1 and rows["l1"]["mean"] > 0 and rows["l2"]["mean"] > 0
 

@@ -173,6 +173,7 @@ def test_default_urls_are_official_and_never_reached_in_tests(tmp_path, loopback
     _assert_one_line_error(excinfo, "download failed", "https://ndownloader.figshare.com/files/")
     assert loopback_only == ["ndownloader.figshare.com"]  # refused by the guard: no byte left this machine
     assert not (tmp_path / "dvs.npz").exists()
+    assert not (tmp_path / "raw").exists()  # the failed download removed the folders it made (raw/download/)
 
 
 def test_train_fraction_matches_spikingjelly_rounding():

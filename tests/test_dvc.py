@@ -69,12 +69,35 @@ def test_stages_cover_every_kind_of_product_of_each_study():
     for study in config["studies"]:
         outs = [next(iter(o)) for s in stages.values() if study in s["meta"]["studies"] for o in s["outs"]]
         for prefix in ("data/prepared/", "results/models/", "results/checkpoints/", "results/benchmarks/",
-                       ".snakemake/metadata/", f"results/pages/{study}.html", ".dvc-mtimes/"):
+                       ".snakemake/metadata/", f"results/pages/{study}.html", f"results/pages/{study}/overview.html",
+                       f"results/pages/{study}/about.html", ".dvc-mtimes/"):
             assert any(o.startswith(prefix) for o in outs), (study, prefix)
-    # the summaries of the requested studies (report, overview and about pages) are pulled with STUDY=all only
+    # the summaries of all studies (report, overview and about pages) are pulled with STUDY=all only
     cross = [next(iter(o)) for s in stages.values() if s["meta"]["studies"] == [ALL] for o in s["outs"]]
     assert {REPORT, "results/pages/overview.html", "results/pages/about.html"} <= set(cross)
     assert not [o for o in cross if o.startswith(("results/attacks/", "results/models/", "data/"))]
+
+
+@pytest.fixture(scope="module")
+def default_workflow(tmp_path_factory):
+    """One copy for the module's dry runs (the parse-time library check is cached after the first)."""
+    from test_workflow import copy_workflow
+
+    return copy_workflow(tmp_path_factory.mktemp("wf"))
+
+
+@pytest.mark.parametrize("study", sorted(yaml.safe_load((REPO / "config/default.yaml").read_text())["studies"]))
+def test_a_pull_of_one_study_brings_every_file_its_target_needs(default_workflow, study):
+    """`make pull STUDY=<study>` fetches the stages whose set holds the study: every output of every job that
+    `snakemake -n <study>` plans from nothing must be among their files, so after the pull it plans none."""
+    from test_studies import planned_outputs
+    from test_workflow import snakemake
+
+    pulled = {f for stage in stages_mod.select(stages_mod.load(REPO), "default", study) for f in stage.files}
+    proc = snakemake(study, "-n", "--configfile", "config/default.yaml", cwd=default_workflow)
+    planned = {path for outputs in planned_outputs(proc.stdout + proc.stderr).values() for path in outputs}
+    assert planned, proc.stdout[-2000:]
+    assert planned <= pulled, sorted(planned - pulled)
 
 
 class _Job:

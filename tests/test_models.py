@@ -223,3 +223,38 @@ def test_bench_methods_quick_writes_json(tmp_path, monkeypatch):
     assert result["train_step_ratio_to_vanilla"]["vanilla"] == 1.0
     assert set(result["attack_ratio_to_pgd10"]) == {"pgd10", "ensemble_cascade", "ensemble_all_members"}
     assert result["paper_table7_ratio_to_vanilla"]["sr_star"] == 583 / 65
+
+
+def test_bench_threads_quick_writes_json(tmp_path, monkeypatch):
+    """Smoke test only: the thread-policy benchmark runs its subprocesses (one policy, a tiny step) and writes
+    the ratios (speed is never asserted; `make bench` is where the figures come from)."""
+    import json
+
+    from snnrobust import bench_threads
+
+    monkeypatch.setattr(bench_threads, "POLICIES", {"new": {"OMP_NUM_THREADS": "1"}})
+    monkeypatch.setattr(bench_threads, "OVERRIDES", {"batch": 2, "shape": [3, 8, 8],
+                                                     "options": {"T": 2, "width": 0.25}})
+    out = tmp_path / "threads.json"
+    assert bench_threads.main(["--quick", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    new = result["policies"]["new"]
+    assert new["idle"]["threads"] == [1] and new["shared"]["shared"] is True
+    assert new["ratio_shared_to_idle"] > 0
+    assert result["pair"]["idle"]["processes"] == 2 and result["throughput"]["two_1thread_processes_steps_per_s"] > 0
+
+
+def test_bench_startup_quick_writes_json(tmp_path, monkeypatch):
+    """Smoke test only: the start-up benchmark times the baselines and one light verb in fresh processes and
+    reports the packages each loaded (speed is never asserted)."""
+    import json
+
+    from snnrobust import bench_startup
+
+    monkeypatch.setattr(bench_startup, "ONLY", ("unlock-stale",))
+    out = tmp_path / "startup.json"
+    assert bench_startup.main(["--quick", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["verbs"]) == {"(python)", "(cli)", "unlock-stale"}
+    for row in result["verbs"].values():
+        assert row["median_s"] > 0 and len(row["runs_s"]) == 2 and row["torch_geometric"] is False

@@ -17,7 +17,7 @@ import snnrobust
 from snnrobust import provenance as prov_module
 from snnrobust.provenance import (CONFIG_HASH_ENV, LOCK_FILE, PACKAGES, config_hash, git_state, lock_file, lock_sha256,
                                   provenance, seed_of)
-from tests.conftest import REPO, SMALL_SNN_SPEC, run_cli
+from conftest import REPO, SMALL_SNN_SPEC, run_cli
 
 
 def _git(*args: str) -> str:

@@ -57,7 +57,11 @@ def test_each_study_plans_only_its_own_jobs(workflow_copy, scale):
                 assert not any(f"/{o}/" in path or f"/{o}." in path or f"/{o}_" in path for o in others), path
         assert jobs["page"] == {f"results/pages/{study}.html", f"results/pages/{study}_claims.csv",
                                 f"results/pages/{study}_coverage.csv"}
-        assert jobs["overview"] == {"results/pages/overview.html", "results/pages/overview_claims.csv"}
+        # the study's own summaries, not the all-studies ones (a pull of this study's files completes its target)
+        assert jobs["study_overview"] == {f"results/pages/{study}/overview.html",
+                                          f"results/pages/{study}/overview_claims.csv"}
+        assert f"results/pages/{study}/about.html" in jobs["study_about"]
+        assert "overview" not in jobs and "about" not in jobs
         per_study_train += len(jobs["train"])
     everything = job_counts(snakemake("-n", "--configfile", f"config/{scale}.yaml", cwd=workflow_copy).stdout)
     assert everything["train"] == len(plan.runs) <= per_study_train

@@ -141,7 +141,8 @@ def test_changing_an_attack_parameter_reruns_only_its_downstream_jobs(tmp_path):
     assert counts.get("attack") == 1, counts  # only the PGD job at the one ε
     assert "train" not in counts and "prepare_data" not in counts and "analyze" not in counts, counts
     assert counts.get("table") == 1  # the attacks table, not grad_norms/training
-    assert set(counts) <= {"attack", "table", "figure", "page", "overview", "about", "all"}, counts  # about: provenance
+    assert set(counts) <= {"attack", "table", "figure", "page", "overview", "about", "study_overview", "study_about",
+                           "all"}, counts  # about: provenance
 
 
 @pytest.mark.parametrize("content", [None, ""])

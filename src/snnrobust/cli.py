@@ -138,10 +138,14 @@ def _readme_results(a):
       [(("paths",), {"nargs": "+", "metavar": "PATH", "help": "result JSON, model.pt, or a folder of them"}),
        (("--out-html",), {"default": None, "help": "also write the report's about page"}),
        (("--out-csv",), {"default": None, "help": "also write one row per result file"}),
-       (("--json",), {"action": "store_true", "dest": "as_json", "help": "print JSON records instead"})])
+       (("--json",), {"action": "store_true", "dest": "as_json", "help": "print JSON records instead"}),
+       (("--timing",), {"default": None, "help": "JSON: benchmarks and records folders, rule patterns, studies' "
+                                                "targets; the about page then says where the run's time went"}),
+       (("--out-timing",), {"default": None, "metavar": "PREFIX",
+                            "help": "also write PREFIX{jobs,rules,studies,critical_path}.csv"})])
 def _provenance(a):
     from snnrobust.commands.provenance import provenance_cmd
-    print(provenance_cmd(a.paths, a.out_html, a.out_csv, a.as_json))
+    print(provenance_cmd(a.paths, a.out_html, a.out_csv, a.as_json, a.timing, a.out_timing))
 
 
 @verb("validate-config", "check a pipeline config against the schema and the registries",

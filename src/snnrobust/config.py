@@ -51,6 +51,14 @@ def check_not_empty(config, where: str) -> None:
         raise SnnRobustError(f"config {where} must be a mapping of sections, not {type(config).__name__}")
 
 
+def check_names_scale(config: dict, where: str) -> None:
+    """A pipeline config says which scale it describes; a YAML file without ``scale`` is some other file
+    (a profile, a paper-values file), named here before the schema lists what else it lacks."""
+    if "scale" not in config:
+        raise SnnRobustError(f"config {where} names no scale (`scale: default`, `cpu` or `paper`): "
+                             f"is it a snnrobust pipeline config?")
+
+
 def _fill_defaults(schema: dict, instance) -> None:
     """Fill schema ``default`` values into the instance (draft-2020 validators do not)."""
     if isinstance(instance, dict):
@@ -272,6 +280,7 @@ def validate_config(config, schema_path: str | Path, cache_dir: str | Path | Non
                     where: str = "<given>") -> Plan:
     """All checks, in order of cost; returns the plan of every study."""
     check_not_empty(config, where)
+    check_names_scale(config, where)
     check_schema(config, schema_path)
     check_references(config)
     plan = Plan(config)

@@ -20,14 +20,21 @@ DEFAULT_CONFIG = "config/default.yaml"
 CHECK_CACHE = ".snakemake/snnrobust-checked"
 ENV = "../../envs/snnrobust.yaml"
 #: Rule names a study id may not take (each study is a target rule of its own name).
-RULES = ("all", "prepare_data", "train", "attack", "transfer", "analyze", "table", "figure", "page")
+RULES = ("all", "prepare_data", "train", "attack", "transfer", "analyze", "table", "figure", "page", "overview",
+         "about", "study_overview", "study_about")
+
+
+def _shown(path):
+    """A config file as errors name it: relative to the working directory when inside it."""
+    rel = os.path.relpath(path)
+    return str(path) if rel.startswith(os.pardir) else rel
 
 
 def _load_plan():
     """Strict YAML of every config file (or the default config when none is given), --config on top,
     then all checks. Snakemake's own YAML reading is replaced: it allows duplicate keys and reads 1e-3
     as a string."""
-    files = [str(f) for f in workflow.configfiles] or [DEFAULT_CONFIG]
+    files = [_shown(f) for f in workflow.configfiles] or [DEFAULT_CONFIG]
     config.clear()
     for path in files:
         content = load_yaml(path)
@@ -190,15 +197,84 @@ def figure_inputs(wc):
     return STUDY_FILES[wc.study][kind]
 
 
+#: The summaries of every study (the report's first pages): what `all` builds beside the studies' targets.
+SUMMARIES = ["results/pages/overview.html", "results/pages/about.html"]
+
+
+def study_summaries(study):
+    """One study's own overview and about (provenance) pages: a one-study run summarises that study alone,
+    in files of its own, so `snakemake <study>` never rewrites (or waits for) the all-studies summaries."""
+    return [study_page(study, "overview"), study_page(study, "about")]
+
+
 def study_targets(study):
-    """Everything one study builds: its tables, figures and report page."""
+    """Everything one study builds: its tables, figures, report page and its own summaries."""
     return [
         *(f"results/tables/{study}/{t}.{ext}" for t in study_tables(study) for ext in ("csv", "html")),
         *(f"results/figures/{study}/{f}.png" for f in study_figures(study)),
         f"results/pages/{study}.html",
-        "results/pages/overview.html",
-        "results/pages/about.html",
+        *study_summaries(study),
     ]
+
+
+def study_page(study, name):
+    """One of a study's own summary pages: ``overview`` or ``about``."""
+    return f"results/pages/{study}/{name}.html"
+
+
+def study_results(study):
+    """Every result file of a study: what its about page records the provenance of."""
+    return sorted({f for kind in ("training", "attacks", "transfer", "analyses") for f in STUDY_FILES[study][kind]})
+
+
+def study_about_targets(study):
+    """What a study's about page waits for (and times): every target of the study but the page itself."""
+    return [t for t in study_targets(study) if t != study_page(study, "about")]
+
+
+#: The all-studies about page (report.smk's `about`): it times the run, so it waits for every other target.
+ABOUT = "results/pages/about.html"
+
+
+def about_targets():
+    """What the all-studies about page waits for and times, per requested study: every target of the study but its
+    own about page, and the other summaries of all studies (listed by every study, so the timing counts them as
+    cross-study). The page is written last: its timing covers every other job of the run."""
+    others = [t for t in SUMMARIES if t != ABOUT]
+    return {s: [*study_about_targets(s), *others] for s in requested_studies()}
+
+
+def rule_patterns():
+    """Each benchmarked rule's output and benchmark patterns, by name; the about job matches a recorded output to
+    find the job's benchmark file. Wildcard constraints are left out: they list config ids (a change would rerun
+    the about job) in an order that differs between processes (a second run would rerun it)."""
+    from snakemake.io import strip_wildcard_constraints as bare
+
+    return {r.name: {"outputs": [bare(str(f)) for f in r.output], "benchmark": bare(str(r.benchmark))}
+            for r in workflow.rules if r.benchmark is not None}
+
+
+def timing_spec():
+    """Where the about job reads the run's timing (snnrobust.report.timing): the benchmark files, Snakemake's
+    records of each job's inputs (the job graph), the rules' patterns and each requested study's targets."""
+    return as_json({
+        "benchmarks": "results/benchmarks",
+        "metadata": ".snakemake/metadata",
+        "rules": rule_patterns(),
+        "studies": about_targets(),
+    })
+
+
+def study_timing_spec(study):
+    """The about job's timing spec (report.smk's timing_spec) for this study alone (summaries.smk)."""
+    spec = json.loads(timing_spec())
+    spec["studies"] = {study: study_about_targets(study)}
+    return as_json(spec)
+
+
+def all_targets():
+    """What `all` builds: every study's targets and the summaries of all studies together."""
+    return [*(path for study in STUDIES for path in study_targets(study)), *SUMMARIES]
 
 
 def requested_targets():
@@ -214,7 +290,9 @@ def requested_targets():
 
 
 def requested_studies():
-    """The studies this run builds: those named as targets, or every study (for `all` or no target)."""
+    """The studies this run builds: those named as targets, or every study (for `all` or no target). Only the
+    all-studies summaries (overview.html, about.html) use it, and only `all` needs them: one study's own
+    summaries (study_summaries) cover that study alone."""
     named = [t for t in requested_targets() if t in STUDIES]
     return named or list(STUDIES)
 

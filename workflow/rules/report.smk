@@ -133,8 +133,10 @@ rule overview:
 
 rule about:
     input:
-        lambda wc: sorted({f for s in requested_studies() for kind in ("training", "attacks", "transfer", "analyses")
-                           for f in STUDY_FILES[s][kind]}),
+        results=lambda wc: sorted({f for s in requested_studies()
+                                   for kind in ("training", "attacks", "transfer", "analyses")
+                                   for f in STUDY_FILES[s][kind]}),
+        targets=lambda wc: sorted({t for targets in about_targets().values() for t in targets}),
     output:
         html=report(
             "results/pages/about.html",
@@ -143,6 +145,10 @@ rule about:
             labels={"page": "provenance"},
         ),
         csv="results/pages/about_provenance.csv",
+        timing=multiext("results/pages/about_timing_", "jobs.csv", "rules.csv", "studies.csv", "critical_path.csv"),
+    params:
+        timing=lambda wc: timing_spec(),
+        prefix=lambda wc, output: output.timing[0].removesuffix("jobs.csv"),
     log:
         "logs/page/about.log",
     benchmark:
@@ -154,4 +160,5 @@ rule about:
     conda:
         ENV
     shell:
-        "python -m snnrobust provenance {input} --out-html {output.html} --out-csv {output.csv} > {log} 2>&1"
+        "python -m snnrobust provenance {input.results} --out-html {output.html} --out-csv {output.csv}"
+        " --timing {params.timing:q} --out-timing {params.prefix} > {log} 2>&1"

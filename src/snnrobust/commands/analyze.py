@@ -24,7 +24,7 @@ def analyze(model_path: str, data_path: str, spec: dict, out: str) -> None:
     analysis = ANALYSES.create(choice.get("name", "grad_norms"), **(choice.get("options") or {}))
     device = resolve_device(spec.get("device", "auto"))
     data = load_prepared(data_path)
-    model, _ = load_trained(model_path, data_meta=data.meta)
+    model, _ = load_trained(model_path, data_meta=data.meta, labels=spec.get("labels"))
     model = model.to(device)
     batches = [(x.to(device), y.to(device))
                for x, y in _eval_batches(data, spec.get("n_eval"), int(spec.get("batch_size", 128)))]

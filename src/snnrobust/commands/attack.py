@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from snnrobust.commands._common import _check_keys, _eval_batches, _take
-from snnrobust.commands.models_io import load_trained
+from snnrobust.commands.models_io import check_clean_accuracy, load_trained_record
 from snnrobust.errors import SnnRobustError
 from snnrobust.io import write_json
 from snnrobust.provenance import provenance
@@ -30,7 +30,9 @@ def _load_source(path: str, target_path: str, target_spec: dict, data, source_la
     """The source model of a transfer attack: it must be trained on the target's dataset."""
     from snnrobust.attacks import Transfer
 
-    source, source_spec = load_trained(path, data_meta=data.meta)
+    record = load_trained_record(path, data_meta=data.meta, labels=source_labels,
+                                 labels_what="the spec's source_labels")
+    source, source_spec = record.model, record.spec
     have, want = _trained_on(source_spec), _trained_on(target_spec)
     if have != want:
         raise SnnRobustError(f"source model {path} was trained on dataset {have!r}, "
@@ -56,13 +58,16 @@ def attack(model_path: str, data_path: str, spec: dict, out: str, progress: bool
     device = resolve_device(spec.get("device"))
     seed = int(spec.get("seed", 0))
     data = load_prepared(data_path)
-    model, train_spec = load_trained(model_path, data_meta=data.meta, expect=spec.get("model"))
+    trained = load_trained_record(model_path, data_meta=data.meta, expect=spec.get("model"),
+                                  labels=spec.get("labels"))
+    model, train_spec = trained.model, trained.spec
     run, threat = atk, {"threat": "white-box"}
     if source_model is not None:
         run, source, threat = _load_source(source_model, model_path, train_spec, data, source_labels, atk)
         source.to(device)
     batches = _eval_batches(data, spec.get("n_eval"), int(spec.get("batch_size", 128)))
     summary = evaluate_attack(model, run, batches, seed=seed, progress=progress, device=device)
+    check_clean_accuracy(model_path, trained, summary["clean_acc"], summary["n"])
     samples = {key: summary.pop(key) for key in ("clean_correct", "adv_correct")}
     row = {
         **spec.get("labels", {}),

@@ -21,6 +21,16 @@ def _device_record(device: torch.device) -> dict:
     return {"device": device.type, "device_name": name}
 
 
+def _clean_record(result, cfg, data) -> tuple[float, int | None]:
+    """The kept model's clean test accuracy (%) at the end of training, and on how many test examples
+    (the first ``eval_limit``; None for a graph's test mask)."""
+    acc = float(result.metrics[result.selected_epoch - 1]["test_acc"])
+    if data.kind == "graph":
+        return acc, None
+    n_test = len(data.arrays["y_test"])
+    return acc, n_test if cfg.eval_limit is None else min(cfg.eval_limit, n_test)
+
+
 def train(data_path: str, spec: dict, out_model: str, out_metrics: str, out_run: str, checkpoint: str,
           progress: bool = True, device: str | None = None) -> None:
     """Train as ``spec`` says; ``device`` (auto|cpu|cuda) overrides the spec's ``device`` (default auto)."""
@@ -45,7 +55,8 @@ def train(data_path: str, spec: dict, out_model: str, out_metrics: str, out_run:
     fingerprint = spec_hash({k: v for k, v in spec.items() if k != "labels"})
     result = run_training(model, method, data, cfg, checkpoint, progress=progress, fingerprint=fingerprint,
                           device=run_device, robust_eval=robust_eval)
-    save_trained(out_model, model, model_spec, spec, data.meta)
+    clean_acc, clean_n = _clean_record(result, cfg, data)
+    save_trained(out_model, model, model_spec, spec, data.meta, clean_acc=clean_acc, clean_n=clean_n)
     with atomic_path(out_metrics) as tmp:
         frame = pd.DataFrame(result.metrics, columns=result.columns)
         for i, (key, value) in enumerate(spec.get("labels", {}).items()):

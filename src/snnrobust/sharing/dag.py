@@ -64,9 +64,11 @@ def _closure(dag, start, skip: set) -> set:
 def assign_studies(dag, studies: list[str]) -> tuple[dict, set]:
     """job → the studies needing it, and the cross-study summary jobs.
 
-    A target file that every study's target rule lists (the overview page, the about page) summarises
-    whichever studies a run requested: `make reproduce STUDY=x` rewrites it with x alone. Its job belongs
-    to no single study; the walk from each study's targets does not descend into it."""
+    A target file that every study's target rule lists would summarise whichever studies a run requested
+    (`make reproduce STUDY=x` would rewrite it with x alone): its job belongs to no single study, and the walk
+    from each study's targets does not descend into it. The pipeline has none: each study's target lists its
+    own summaries (results/pages/<study>/), and the all-studies ones are `all`'s alone, so a pull of one
+    study's stages completes that study's target."""
     targets = {job.rule.name: job for job in dag.jobs if job.rule.name in studies}
     wanted = [{str(f) for f in targets[s].input} for s in studies]
     common = set.intersection(*wanted) if len(studies) > 1 else set()
@@ -80,7 +82,8 @@ def assign_studies(dag, studies: list[str]) -> tuple[dict, set]:
 
 
 def products(root: Path, configfile: Path) -> tuple[list[str], list[Product]]:
-    """The config's studies and every product of their DAG (one target rule per study), in DAG order."""
+    """The config's studies and every product of their DAG (one target rule per study, and `all` for the
+    summaries of all studies), in DAG order. A job no study's target needs belongs to ``ALL``."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.enums import Quietness
     from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, ResourceSettings
@@ -95,7 +98,7 @@ def products(root: Path, configfile: Path) -> tuple[list[str], list[Product]]:
                                 snakefile=root / "Snakefile", workdir=root)
             workflow = wapi._workflow  # parses the Snakefile (config checks run here)
             studies = list(workflow.globals["STUDIES"])
-            wapi.dag(DAGSettings(targets=set(studies)))
+            wapi.dag(DAGSettings(targets={*studies, "all"}))
             workflow._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True)
             workflow._build_dag()
             dag, persistence = workflow.dag, workflow.persistence

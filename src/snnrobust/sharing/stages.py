@@ -2,9 +2,10 @@
 
 DVC forbids two stages owning one output, and a job two studies need (the same model, trained once) is
 one file. Grouping every product by the exact set of studies that needs it gives stages that never
-overlap, and `make pull STUDY=sr` fetches the stages whose set holds `sr`: exactly that paper's files.
-The summaries of the studies a run requested (overview and about pages, report.html; see dag.py) go to
-the `<scale>-all` stage, pulled with `STUDY=all` only.
+overlap, and `make pull STUDY=sr` fetches the stages whose set holds `sr`: exactly that paper's files,
+its own summary pages (results/pages/sr/) included, so `snakemake -n sr` then has nothing to do. The
+summaries of all studies (results/pages/overview.html and about.html, report.html; see dag.py) go to the
+`<scale>-all` stage, pulled with `STUDY=all` only.
 
 One dvc.yaml tracks one scale: the scales write the same report paths (results/pages/sr.html, ...), so
 their stages would overlap. `make push SCALE=cpu` regenerates it for that scale; commit dvc.yaml and
