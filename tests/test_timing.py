@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from snnrobust.report.timing import CROSS_STUDY, _job_of, compute, critical_path, fill, pattern_regex, read_benchmark
-from tests.conftest import REPO, run_cli
+from conftest import REPO, run_cli
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 
