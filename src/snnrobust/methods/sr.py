@@ -10,24 +10,34 @@ Paper vs released code are option values: ``form: paper`` is Eq. 14 / Algorithm 
 logits (see ``analysis.gradients.FY_READINGS``). As in the released code, x̂ is not clamped to [0, 1], ỹ
 (the strongest wrong class) is taken from the first pass and reused at x̂, and BatchNorm in train mode
 sees the x̂ batch too.
+
+Cost: the graph of x is backpropagated twice, once for the input gradient and once by the training
+loop. Its lean IF neurons (``MultiStepIF``) therefore run with :class:`_IFSequenceReused`, whose first
+backward keeps the surrogate derivatives ψ[t] and reset factors ∂v[t]/∂h[t] that the second one needs
+(the same arithmetic, so bit-identical gradients). The x and x̂ forwards stay two batches of B: x̂ needs
+the gradient of the first, and BatchNorm in train mode normalises each batch by its own statistics.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Iterator, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from snnrobust.analysis.gradients import FY_READINGS, fy_two_logit
 from snnrobust.attacks import Cost
 from snnrobust.errors import SnnRobustError
 from snnrobust.methods.adversarial import PAPER_EPS, AdversarialMethod, options_repr
 from snnrobust.methods.base import METHODS, Method
+from snnrobust.neuron import MultiStepIF, _IFSequence
 from snnrobust.options import PositiveFloat, Range
 from snnrobust.registry import Registry
+from snnrobust.surrogates import surrogate_derivative_
 
 #: The batch reduction of the per-sample difference quotient q = (f_y(x̂) − f_y(x))/h.
 SR_FORMS: Registry = Registry("SR form")
@@ -36,6 +46,78 @@ SR_FORMS.register("released")(lambda q: q.square().mean())  # released code: λ�
 
 #: App. D defaults: SR λ 0.008 and SR* λ 0.002 on CIFAR-10; h 0.01.
 SR_LAM, SR_STAR_LAM, SR_H = 0.008, 0.002, 0.01
+
+
+class _IFSequenceReused(_IFSequence):
+    """``MultiStepIF``'s IF sequence for a graph that is backpropagated twice (SR's graph of x).
+
+    The forward is ``_IFSequence``'s. The first backward is ``_IFSequence.backward`` step for step, and it
+    keeps per step the surrogate derivative ψ[t] and the reset factor of ∂v[t]/∂h[t] ((1 − s[t]) +
+    (v_reset − h[t])·ψ[t], or the spike mask under ``detach_reset``). The second backward only multiplies
+    and adds with them, then drops them; a third would recompute. Same operations on the same values,
+    so the gradients are bit-identical to ``_IFSequence``'s. Costs two h-sized tensors per neuron until
+    the second backward.
+    """
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_spikes):
+        v_threshold, v_reset, surrogate_fn, detach_reset = ctx.params
+        kept = getattr(ctx, "kept", None)
+        grad_x = torch.empty_like(grad_spikes)
+        grad_v = None
+        if kept is not None:  # the second backward
+            ctx.kept = None
+            psis, factors = kept
+            for t in range(grad_spikes.shape[0] - 1, -1, -1):
+                g = torch.mul(grad_spikes[t], psis[t], out=grad_x[t])
+                if grad_v is not None:
+                    if detach_reset:
+                        g.add_(grad_v.masked_fill(factors[t], 0.0))
+                    else:
+                        g.addcmul_(grad_v, factors[t])
+                grad_v = g
+            return grad_x, None, None, None, None
+        (h_seq,) = ctx.saved_tensors
+        steps = h_seq.shape[0]
+        psis, factors = [None] * steps, [None] * steps
+        for t in range(steps - 1, -1, -1):
+            h = h_seq[t]
+            psi = psis[t] = surrogate_derivative_(surrogate_fn, h - v_threshold)  # ∂s[t]/∂h[t]
+            g = torch.mul(grad_spikes[t], psi, out=grad_x[t])
+            if grad_v is not None:
+                if detach_reset:
+                    fired = factors[t] = h >= v_threshold
+                    g.add_(grad_v.masked_fill(fired, 0.0))
+                else:
+                    factor = factors[t] = (v_reset - h).mul_(psi).add_(h < v_threshold)  # ψ kept unchanged
+                    g.addcmul_(grad_v, factor)
+            grad_v = g
+        if not getattr(ctx, "backwards", 0):
+            ctx.kept = (psis, factors)
+        ctx.backwards = getattr(ctx, "backwards", 0) + 1
+        return grad_x, None, None, None, None
+
+
+def _forward_reused(neuron: MultiStepIF, x_seq: torch.Tensor) -> torch.Tensor:
+    return _IFSequenceReused.apply(x_seq, neuron.v_threshold, neuron.v_reset, neuron.surrogate_function,
+                                   neuron.detach_reset)
+
+
+@contextlib.contextmanager
+def reused_neuron_backward(model: nn.Module) -> Iterator[nn.Module]:
+    """Within the block every lean IF neuron of ``model`` (a ``MultiStepIF`` whose forward is the class's)
+    builds :class:`_IFSequenceReused` nodes; other neurons and modules are untouched. The neurons'
+    own forwards come back on exit, also on an exception."""
+    neurons = [m for m in model.modules() if isinstance(m, MultiStepIF) and type(m).forward is MultiStepIF.forward
+               and "forward" not in vars(m)]
+    try:
+        for m in neurons:
+            m.forward = _forward_reused.__get__(m)
+        yield model
+    finally:
+        for m in neurons:
+            vars(m).pop("forward", None)
 
 
 def _pair_only(logits: torch.Tensor, y: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
@@ -64,10 +146,15 @@ class GradientSparsity:
         self.cost = cost
         self.reg_sum, self.seen = 0.0, 0
 
-    def quotient(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits at x, per-sample q = (f_y(x̂) − f_y(x))/h), both differentiable in the weights."""
+    def quotient(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                 reuse: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits at x, per-sample q = (f_y(x̂) − f_y(x))/h), both differentiable in the weights.
+
+        ``reuse`` builds x's graph with :func:`reused_neuron_backward` (the loop's backward then reuses the
+        neuron terms of the input gradient's); ``False`` builds it plainly, with the same numbers."""
         x = x.detach().requires_grad_(True)
-        logits = model(x)  # Algorithm 1 line 4; this forward also gives the CE term
+        with reused_neuron_backward(model) if reuse else contextlib.nullcontext():
+            logits = model(x)  # Algorithm 1 line 4; this forward also gives the CE term
         z = self._reading(model, logits)
         fy = fy_two_logit(z, y)  # lines 5-6, Eq. 9
         (grad,) = torch.autograd.grad(fy.sum(), x, retain_graph=True)  # line 7: input-only, no create_graph
