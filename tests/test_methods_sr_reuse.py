@@ -27,7 +27,7 @@ def _snn(detach_reset: bool, surrogate: str, neuron: str = "lean", seed: int = 0
 
 def _step(method_name, options, model, x, y, reuse):
     method = make_method(method_name, **options)
-    method.on_run_start(0) if hasattr(method, "on_run_start") else None
+    method.on_run_start(0)
     if not reuse:
         quotient = method.sr.quotient
         method.sr.quotient = lambda m, xx, yy: quotient(m, xx, yy, reuse=False)
