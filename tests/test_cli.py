@@ -122,3 +122,18 @@ def test_usage_errors_are_one_line_and_outputs_are_checked_first(tmp_path, capsy
     # the unwritable output is reported before the (missing) data is even looked at
     assert main(["prepare", "--source", "npz", "--spec", '{"root": "/no/such"}', "--out", str(tmp_path / "f/x.npz")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_verbs_run_after_their_command_module_was_imported(tmp_path, capsys):
+    """Importing ``snnrobust.commands.attack`` binds the package attribute ``attack`` to the module: the CLI
+    must still call the verb function (regression: 'module' object is not callable)."""
+    import importlib
+
+    from snnrobust.cli import main
+
+    for name in ("attack", "train", "analyze", "prepare"):
+        importlib.import_module(f"snnrobust.commands.{name}")
+    code = main(["attack", "--model", str(tmp_path / "missing.pt"), "--data", str(tmp_path / "missing.npz"),
+                 "--spec", "{}", "--out", str(tmp_path / "out.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and "not callable" not in err and err.startswith("snnrobust: error:"), err

@@ -62,7 +62,7 @@ PROGRESS = (("--no-progress",), {"action": "store_true", "help": "hide tqdm prog
 @verb("prepare", "build one prepared dataset file from a data source",
       [(("--source",), {"required": True}), SPEC, (("--out",), {"required": True})])
 def _prepare(a):
-    from snnrobust.commands import prepare
+    from snnrobust.commands.prepare import prepare
     prepare(a.source, a.spec, a.out)
 
 
@@ -71,7 +71,7 @@ def _prepare(a):
        (("--out-metrics",), {"required": True}), (("--out-run",), {"required": True}),
        (("--checkpoint",), {"required": True}), PROGRESS])
 def _train(a):
-    from snnrobust.commands import train
+    from snnrobust.commands.train import train
     train(a.data, a.spec, a.out_model, a.out_metrics, a.out_run, a.checkpoint, progress=not a.no_progress)
 
 
@@ -81,7 +81,7 @@ def _train(a):
        (("--source-model",), {"default": None, "help": "black-box: make the examples on this model, score on --model"}),
        PROGRESS])
 def _attack(a):
-    from snnrobust.commands import attack
+    from snnrobust.commands.attack import attack
     attack(a.model, a.data, a.spec, a.out, progress=not a.no_progress, source_model=a.source_model)
 
 
@@ -89,7 +89,7 @@ def _attack(a):
       [(("--model",), {"required": True}), (("--data",), {"required": True}), SPEC,
        (("--out",), {"required": True})])
 def _analyze(a):
-    from snnrobust.commands import analyze
+    from snnrobust.commands.analyze import analyze
     analyze(a.model, a.data, a.spec, a.out)
 
 
@@ -97,14 +97,14 @@ def _analyze(a):
       [(("--inputs",), {"nargs": "+", "required": True}), SPEC, (("--out",), {"required": True}),
        (("--out-html",), {"default": None})])
 def _table(a):
-    from snnrobust.commands import table
+    from snnrobust.commands.report import table
     table(a.inputs, a.spec, a.out, a.out_html)
 
 
 @verb("figure", "draw one registered seaborn figure from tidy tables",
       [(("--inputs",), {"nargs": "+", "required": True}), SPEC, (("--out",), {"required": True})])
 def _figure(a):
-    from snnrobust.commands import figure
+    from snnrobust.commands.report import figure
     figure(a.inputs, a.spec, a.out)
 
 

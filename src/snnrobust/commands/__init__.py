@@ -2,6 +2,8 @@
 
 Names load on first use (PEP 562): a verb pays only for its own imports, so `table`, `figure` and the report
 verbs start without torch, and only graph jobs load torch_geometric (start-up is most of a tiny job).
+Callers that run verbs (the CLI) import from the submodule (``snnrobust.commands.attack.attack``): once a
+submodule is imported, Python binds the package attribute of the same name to the module, not the function.
 """
 
 from importlib import import_module
