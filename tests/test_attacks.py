@@ -108,7 +108,8 @@ def test_every_attack_declares_the_shared_options(name):
 
 
 def test_unknown_attack_lists_choices():
-    with pytest.raises(SnnRobustError, match="unknown attack 'nope'; choose one of: apgd, ensemble, fgsm, pgd, random, rfgsm"):
+    with pytest.raises(SnnRobustError, match="unknown attack 'nope'; choose one of: apgd, ensemble, fgsm, ifgsm, mifgsm, pgd, random, rfgsm, "
+                                            "spiking_pgd"):
         make_attack("nope", eps=0.1)
 
 

@@ -1,12 +1,16 @@
-"""The report renders in a real browser: headless Chromium opens a Snakemake report holding one page per paper
-and a figure, runs its JavaScript, and the dumped DOM and screenshots show each page, a paper-vs-reproduced
-table and a figure. The report comes from ``results/report.html`` when the default pipeline has made one, else
-from a small Snakemake run (result files → ``page`` and ``figure`` verbs → ``snakemake --report``) in a temp dir.
+"""The report renders in a real browser: headless Chromium opens a Snakemake report holding one page per paper,
+the overview, the about page and a figure, runs its JavaScript, and the dumped DOM and screenshots show each page,
+a paper-vs-reproduced table and a figure; every page fits a 1400 px window, its images decode and its TeX is
+MathML. The report comes from ``results/report.html`` when the default pipeline has made one, else from a small
+Snakemake run (result files → ``page``, ``overview``, ``provenance`` and ``figure`` verbs → ``snakemake --report``)
+in a temp dir. Screenshots of every page are kept in ``$SNNROBUST_TEST_ARTIFACTS/screenshots`` (default:
+``test-artifacts/screenshots`` in the repository).
 """
 
 from __future__ import annotations
 
 import base64
+import html
 import json
 import os
 import re
@@ -18,11 +22,15 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from snnrobust.report.paper_values import list_papers
+from snnrobust.report.paper_values import list_papers, paper_document
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
          "--run-all-compositor-stages-before-draw"]
+#: The window width every page must fit (no horizontal scrolling).
+WIDTH = 1400
+#: Where the screenshots of every page go (a CI job may collect the folder).
+ARTIFACTS = Path(os.environ.get("SNNROBUST_TEST_ARTIFACTS") or REPO / "test-artifacts")
 STUDY_SPECS = {
     "sr": {"paper": "sr", "slots": {"sr_table3": "attacks", "sr_figure4": "grad_norms"},
            "method_map": {"vanilla": "Vanilla"}, "attack_map": {"fgsm": "FGSM", "pgd": "PGD"},
@@ -35,10 +43,22 @@ STUDY_SPECS = {
                     "attack_map": {"fgsm": "I-FGSM", "pgd": "PGD"}},
 }
 SNAKEFILE = '''
-import json
+import glob, json
 SPECS = json.loads(open("specs.json").read())
+SUMMARIES = ["pages/overview.html", "figures/grad_norms.png"]
+BUILT = [*expand("pages/{study}.html", study=SPECS), "tables/sr_table3.html", *SUMMARIES]
+TIMING = {"benchmarks": "benchmarks", "metadata": ".snakemake/metadata",
+          "rules": {"page": {"outputs": ["pages/{study}.html", "pages/{study}_claims.csv", "pages/{study}_coverage.csv"],
+                             "benchmark": "benchmarks/page/{study}.tsv"},
+                    "overview": {"outputs": ["pages/overview.html", "pages/overview_claims.csv"],
+                                 "benchmark": "benchmarks/overview.tsv"},
+                    "figure": {"outputs": ["figures/grad_norms.png"], "benchmark": "benchmarks/figure.tsv"},
+                    "table": {"outputs": ["tables/sr_table3.csv", "tables/sr_table3.html"],
+                              "benchmark": "benchmarks/table/sr_table3.tsv"}},
+          "studies": {s: [f"pages/{s}.html", *(["tables/sr_table3.html"] if s == "sr" else [])] for s in SPECS},
+          "summaries": SUMMARIES}
 rule all:
-    input: expand("pages/{study}.html", study=SPECS), "figures/grad_norms.png", "pages/overview.html"
+    input: BUILT, "pages/about.html"
 rule page:
     input: attacks=["results/fgsm.json", "results/pgd.json"], analyses=["results/grads.json"]
     output:
@@ -46,6 +66,7 @@ rule page:
         csv="pages/{study}_claims.csv",
         coverage="pages/{study}_coverage.csv"
     params: spec=lambda wc: json.dumps(SPECS[wc.study])
+    benchmark: "benchmarks/page/{study}.tsv"
     shell: "python -m snnrobust page --study {wildcards.study} --attacks {input.attacks} --analyses {input.analyses}"
            " --spec {params.spec:q} --out {output.html} --out-csv {output.csv} --out-coverage {output.coverage}"
 rule overview:
@@ -53,12 +74,31 @@ rule overview:
     output:
         html=report("pages/overview.html", category="0. Overview", labels={"page": "overview"}),
         csv="pages/overview_claims.csv"
+    benchmark: "benchmarks/overview.tsv"
     shell: "python -m snnrobust overview --coverage {input.coverage} --claims {input.claims} --scale test"
            " --out {output.html} --out-csv {output.csv}"
 rule figure:
     input: "results/grads.json"
     output: report("figures/grad_norms.png", category="Figures", labels={"figure": "grad_norms"})
+    benchmark: "benchmarks/figure.tsv"
     shell: "python -m snnrobust figure --inputs {input} --spec '{{\\"kind\\": \\"grad_norms\\"}}' --out {output}"
+rule table:
+    input: ["results/fgsm.json", "results/pgd.json"]
+    output:
+        csv="tables/sr_table3.csv",
+        html=report("tables/sr_table3.html", category="Tables", labels={"table": "sr_table3"})
+    params: spec=lambda wc: json.dumps({**SPECS["sr"], "kind": "attacks", "paper_table": "sr_table3"})
+    benchmark: "benchmarks/table/sr_table3.tsv"
+    shell: "python -m snnrobust table --inputs {input} --spec {params.spec:q} --out {output.csv} --out-html {output.html}"
+rule about:
+    input: results=sorted(glob.glob("results/**/*.json", recursive=True)), targets=BUILT
+    output:
+        html=report("pages/about.html", category="0. About this run", labels={"page": "provenance"}),
+        csv="pages/about_provenance.csv",
+        timing=multiext("pages/about_timing_", "jobs.csv", "rules.csv", "studies.csv", "critical_path.csv")
+    params: timing=lambda wc: json.dumps(TIMING)
+    shell: "python -m snnrobust provenance {input.results} --out-html {output.html} --out-csv {output.csv}"
+           " --timing {params.timing:q} --out-timing pages/about_timing_"
 '''
 
 
@@ -69,7 +109,17 @@ def _spec(study: str) -> dict:
     return {**common, **STUDY_SPECS[study], "arch_map": {"tiny": arch}}
 
 
+def _provenance(name: str) -> dict:
+    """What the pipeline records in a result file (this checkout's commit, packages, lock hash, host)."""
+    from snnrobust.provenance import config_hash, provenance
+
+    record = provenance({"seed": 0, "device": "cpu", "attack": name})
+    return {**record, "config_hash": record["config_hash"] or config_hash({"scale": "test"})}
+
+
 def _write_results(folder: Path) -> None:
+    """Attack and gradient results for the pages, each with its provenance, and a transfer result at a path as
+    long as the pipeline's (the about page lists every file)."""
     folder.mkdir(parents=True)
     for attack, steps, robust in (("fgsm", 1, 40.0), ("pgd", 7, 20.0)):
         for eps in (2, 8):
@@ -78,14 +128,19 @@ def _write_results(folder: Path) -> None:
                        n=64, wall_s=1.0, forward_passes=steps, backward_passes=steps)
             path = folder / f"{attack}.json"
             rows = json.loads(path.read_text())["rows"] if path.exists() else []
-            path.write_text(json.dumps({"kind": "attack", "rows": rows + [row]}))
+            path.write_text(json.dumps({"kind": "attack", "rows": rows + [row], "provenance": _provenance(attack)}))
     (folder / "grads.json").write_text(json.dumps({"rows": [
         dict(dataset="digits", model="tiny", method="vanilla", seed=0, statistic=s, mean=v, std=0.1, n=64, zero_tol=0)
-        for s, v in (("l0_fraction", 0.6), ("l1", 30.0), ("l2", 2.0))]}))
+        for s, v in (("l0_fraction", 0.6), ("l1", 30.0), ("l2", 2.0))], "provenance": _provenance("grads")}))
+    transfer = folder / "transfer/digits/sew_resnet18_maxpool/vanilla/s0/from/spiking_resnet18_avgpool/vanilla/s1"
+    transfer.mkdir(parents=True)
+    (transfer / "ens_apgd10_released_eps8.json").write_text(json.dumps({"kind": "attack", "rows": [
+        {**row, "attack": "ens_apgd10_released", "threat": "black-box"}], "provenance": _provenance("transfer")}))
 
 
 def _snakemake_report(tmp: Path) -> Path:
-    """A report holding one page per paper and a figure, made by Snakemake from small result files."""
+    """A report holding one page per paper, the overview, the about page, a table page and a figure, made by
+    Snakemake from small result files."""
     work = tmp / "wf"
     _write_results(work / "results")
     (work / "specs.json").write_text(json.dumps({s: _spec(s) for s in STUDY_SPECS}))
@@ -158,12 +213,14 @@ def _layout(report: Path) -> dict[str, dict[str, list[str]]]:
 
 
 def _click_paths(report: Path) -> list[tuple[list[str], list[str]]]:
-    """(clicks, names expected on screen): where each paper page sits, and where the first figure sits."""
+    """(clicks, names expected on screen): where each paper page and overview sits (the report names them by
+    their file; the about page goes by its label, provenance), and where the first figure sits."""
     paths, figure_seen = [], False
     for category, subs in _layout(report).items():
         for sub, items in subs.items():
             clicks = [category] + ([sub] if sub != "Other" else [])
-            pages = [m.group(1) for item in items if (m := re.search(r"pages/(\w+)\.html$", item))]
+            named = [m.group(1) for item in items if (m := re.search(r"pages/(\w+)\.html$", item))]
+            pages = [name for name in named if name in (*list_papers(), "overview")]
             if pages:
                 paths.append((clicks, pages))
             figures = [Path(item).stem for item in items if item.endswith(".png")]
@@ -189,16 +246,21 @@ def test_report_app_lists_every_paper_page_and_a_figure(report, tmp_path):
     assert shot.stat().st_size > 10_000
 
 
-def _pages(report: Path) -> dict[str, str]:
-    """The per-paper pages the report embeds (as data URIs in its JavaScript), decoded."""
+def _embedded(report: Path) -> list[str]:
+    """Every HTML page the report embeds (as data URIs in its JavaScript), decoded, once each, in its order."""
     text = report.read_text(encoding="utf-8", errors="replace")
-    pages = {}
-    for match in re.finditer(r"data:text/html;(?:[a-z]+=[^;,\"]*;)*base64,([A-Za-z0-9+/=]+)", text):
-        page = base64.b64decode(match.group(1)).decode("utf-8", errors="replace")
-        title = re.search(r"<title>(.*?)</title>", page)
-        if title and 'class="coverage"' in page:
-            pages[title.group(1)] = page
-    return pages
+    found = re.finditer(r"data:text/html;(?:[a-z]+=[^;,\"]*;)*base64,([A-Za-z0-9+/=]+)", text)
+    return list(dict.fromkeys(base64.b64decode(m.group(1)).decode("utf-8", errors="replace") for m in found))
+
+
+def _title(page: str) -> str:
+    title = re.search(r"<title>(.*?)</title>", page, re.S)
+    return html.unescape(title.group(1)).strip() if title else "untitled"
+
+
+def _pages(report: Path) -> dict[str, str]:
+    """The per-paper pages and the overview the report embeds, by title."""
+    return {_title(page): page for page in _embedded(report) if 'class="coverage"' in page}
 
 
 def _paper_pages(report: Path) -> dict[str, str]:
@@ -262,3 +324,74 @@ def test_figures_decode_in_the_browser(report, tmp_path):
                      ".map(i => i.naturalWidth + 'x' + i.naturalHeight).join(' ');});</script></body></html>")
     sizes = _probe(probe).split()
     assert len(sizes) == len(images) and all(int(s.split("x")[0]) > 100 for s in sizes), sizes
+
+
+#: Injected before a page's ``</body>``: once the page has loaded (its images with it), it measures the page
+#: in the window and writes what it found (JSON) into ``<pre id="out">``.
+FIT_PROBE = """<pre id="out">waiting</pre><script>
+window.addEventListener("load", () => {
+  const root = document.documentElement, width = window.innerWidth;
+  const name = e => e.tagName.toLowerCase() + (e.getAttribute("class") ? "." + e.getAttribute("class") : "");
+  const wide = Array.from(document.body.querySelectorAll("*"))
+    .filter(e => e.getBoundingClientRect().right > width + 0.5).slice(0, 4)
+    .map(e => name(e) + " " + Math.round(e.getBoundingClientRect().width) + "px");
+  const found = {scrollWidth: root.scrollWidth, innerWidth: width, height: root.scrollHeight, wide: wide,
+    images: Array.from(document.images, i => i.complete && i.naturalWidth > 0),
+    math: Array.from(document.querySelectorAll("math"), m => m.getBoundingClientRect().width),
+    tex: (document.body.innerText.match(/\\$[^$\\n]+\\$/g) || []).slice(0, 3)};
+  document.getElementById("out").textContent = JSON.stringify(found);
+});
+</script>"""
+
+
+def _slug(page: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", _title(page).lower()).strip("-")[:60]
+
+
+def _report_pages(report: Path) -> list[tuple[str, str]]:
+    """(name, page) of every HTML page in the report; the name (``03-about-this-run``) numbers it in the report's
+    order, as pages may share a title (each study's own overview)."""
+    return [(f"{i:02d}-{_slug(page)}", page) for i, page in enumerate(_embedded(report))]
+
+
+def _with_probe(page: str) -> str:
+    head, body, tail = page.rpartition("</body>")
+    return f"{head}{FIT_PROBE}{body}{tail}" if body else page + FIT_PROBE
+
+
+def _fit_problems(name: str, found: dict) -> list[str]:
+    """What is wrong with one page in the window: wider than it, an image not decoded, TeX left as text."""
+    problems = []
+    if found["scrollWidth"] > found["innerWidth"]:
+        problems.append(f"{name}: {found['scrollWidth']} px wide in a {found['innerWidth']} px window "
+                        f"(too wide: {'; '.join(found['wide'])})")
+    if not all(found["images"]):
+        problems.append(f"{name}: {found['images'].count(False)} of {len(found['images'])} images did not decode")
+    if found["tex"] or not all(w > 0 for w in found["math"]):
+        problems.append(f"{name}: TeX left as text {found['tex']} or MathML drawn empty {found['math']}")
+    return problems
+
+
+def test_every_page_fits_a_1400px_window_with_its_images_and_math(report, tmp_path):
+    """Each page of the report (paper pages, overview, about pages: whatever it holds), opened on its own in a
+    1400 px window: no horizontal scrolling, every image decoded, no ``$...$`` left as text (it is MathML, which
+    the browser draws). A screenshot of each page is kept in ARTIFACTS/screenshots."""
+    pages = _report_pages(report)
+    titles = {_title(page) for _, page in pages}
+    expected = {paper_document(p)["paper"]["title"] for p in list_papers()} | {"Overview", "About this run"}
+    assert expected <= titles, f"pages missing from the report: {sorted(expected - titles)}"
+    shots = ARTIFACTS / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    problems, math = [], 0
+    for name, page in pages:
+        path, probe = tmp_path / f"{name}.html", tmp_path / f"{name}.probe.html"
+        path.write_text(page, encoding="utf-8")
+        probe.write_text(_with_probe(page), encoding="utf-8")
+        found = json.loads(html.unescape(_probe(probe, f"--window-size={WIDTH},900")))
+        problems += _fit_problems(name, found)
+        math += len(found["math"])
+        height = min(max(int(found["height"]), 900), 8000)
+        _chromium(f"--screenshot={shots / name}.png", f"--window-size={WIDTH},{height}", path.as_uri())
+        assert (shots / f"{name}.png").stat().st_size > 10_000, name
+    assert not problems, "\n".join(problems)
+    assert math, "no page shows MathML (the Spiking-PGD captions carry TeX)"

@@ -379,7 +379,8 @@ SYNTHETIC = {
 
 def test_every_registered_figure_has_synthetic_data():
     # the SR paper's four figures are drawn from synthetic frames in tests/test_figures_sr.py
-    assert set(FIGURES.names()) == set(SYNTHETIC) | {"random_vs_fgsm", "lambda_sweep", "grad_hist", "grad_heatmap"}
+    assert set(FIGURES.names()) == set(SYNTHETIC) | {"random_vs_fgsm", "lambda_sweep", "grad_hist", "grad_heatmap",
+                                                      "op_sparsity", "sparsity_vs_weight_grad"}
 
 
 @pytest.mark.parametrize("name", sorted(SYNTHETIC))

@@ -109,6 +109,17 @@ def check_references(config: dict) -> None:
                         f"(declared: {', '.join(sorted(config.get(section, {}))) or 'none'})")
 
 
+def check_stand_ins(config: dict) -> None:
+    """A model that scales its architecture's width (``width`` ≠ 1) is not the paper's network: if it names one
+    (``paper_name``) it must say it only stands in for it (``stand_in: true``), so no table shows it as the paper's."""
+    for model, spec in config.get("models", {}).items():
+        width = (spec.get("options") or {}).get("width", 1)
+        if ("paper_name" in spec and not spec.get("stand_in") and isinstance(width, (int, float))
+                and not isinstance(width, bool) and width != 1):
+            raise SnnRobustError(f"config models.{model}: width {width:g} is not the architecture of "
+                                 f"{spec['paper_name']!r}: set stand_in: true (a labelled stand-in) or width: 1")
+
+
 # -- library checks (registries, option values; cached) --------------------------------------------
 def _data_paths(config: dict, options: dict) -> dict:
     """Data options with ``{shared_data}`` / ``{raw}`` in strings filled from ``paths`` (as the jobs get them)."""
@@ -142,6 +153,7 @@ def _check_analysis(config: dict, name: str, options: dict) -> None:
     from snnrobust.analysis import ANALYSES
 
     ANALYSES.check_options(name, options)
+    ANALYSES.create(name, **options)  # builds the analysis once: nested options (an attack's) are checked too
 
 
 def _check_attack(config: dict, name: str, options: dict) -> None:
@@ -186,6 +198,34 @@ def _check_components(config: dict, section: str, components: dict) -> None:
             check(config, name, options)
         except SnnRobustError as exc:
             raise SnnRobustError(f"{where}.options: {exc}") from None
+
+
+def _check_attack_spaces(plan: Plan) -> None:
+    """An attack whose space needs a spiking model (``space: spike`` perturbs the encoded input sequence) swept on
+    a model that is not one (an ANN, a GCN) is an error naming the sweep, attack and model, not a failed job.
+    A transfer needs it of the target and of the source (the attack runs on the source, its point feeds both)."""
+    from snnrobust.attacks import make_attack
+    from snnrobust.attacks.spaces import SPACES
+    from snnrobust.models import MODELS
+
+    config, spaces = plan.config, {}
+    jobs = [(key, job, [("model", key[0].model)]) for key, job in plan.attacks.items()]
+    jobs += [(key, job, [("target model", key[0].model), ("source model", key[1].model)])
+             for key, job in plan.transfers.items()]
+    for key, job, models in jobs:
+        attack = key[-2]
+        if attack not in spaces:
+            variant = plan.attack_variants[attack]
+            spaces[attack] = make_attack(variant["name"], eps=job["eps"], **variant["options"]).space
+        if not getattr(SPACES.get(spaces[attack]), "needs_spiking", False):
+            continue
+        for role, model in models:
+            arch = config["models"][model]["arch"]
+            if not getattr(MODELS.get(arch), "spiking", False):
+                raise SnnRobustError(
+                    f"config {plan.origin.get(key, 'sweeps')}: attack {attack!r} perturbs in space "
+                    f"{spaces[attack]!r} (the encoded spike input), which needs a spiking model; {role} {model!r} "
+                    f"(arch {arch!r}) is not spiking (use space: pixel for it)")
 
 
 def _check_recipes(plan: Plan) -> None:
@@ -237,6 +277,7 @@ def check_library(plan: Plan) -> None:
     for section in COMPONENTS:
         components = plan.attack_variants if section == "attacks" else config.get(section, {})
         _check_components(config, section, components)
+    _check_attack_spaces(plan)
     _check_recipes(plan)
     _check_reports(config)
     _check_eval_sizes(plan)
@@ -283,6 +324,7 @@ def validate_config(config, schema_path: str | Path, cache_dir: str | Path | Non
     check_names_scale(config, where)
     check_schema(config, schema_path)
     check_references(config)
+    check_stand_ins(config)
     plan = Plan(config)
     check_device(config)
     check_library_cached(plan, cache_dir)

@@ -100,6 +100,8 @@ class Plan:
         self.attacks: dict[tuple, dict] = {}
         self.transfers: dict[tuple, dict] = {}
         self.analyses: dict[tuple, dict] = {}
+        #: attack / transfer job key → where in the config it was first planned ("studies.trail.sweeps[2]")
+        self.origin: dict[tuple, str] = {}
         self.studies: dict[str, StudyJobs] = {}
         self._owner: dict[tuple, str] = {}
         for study, body in config["studies"].items():
@@ -187,12 +189,14 @@ class Plan:
                     if src is None:
                         key = (run, attack, fmt_number(value))
                         self._claim(self.attacks, key, job, study, "attack")
+                        self.origin.setdefault(key, f"studies.{study}.{where}")
                         jobs.attacks.append(key)
                     else:
                         source = self._trained(Run(dataset=run.dataset, **src), study, f"{where}.source")
                         self._check_source(run, source, bool(entry.get("cross_architecture")), study, where)
                         key = (run, source, attack, fmt_number(value))
                         self._claim(self.transfers, key, job, study, "transfer")
+                        self.origin.setdefault(key, f"studies.{study}.{where}")
                         jobs.transfers.append(key)
 
     def _check_source(self, run: Run, source: Run, cross: bool, study: str, where: str) -> None:

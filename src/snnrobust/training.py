@@ -44,7 +44,7 @@ class TrainConfig:
     momentum: NonNegativeFloat = 0.9
     weight_decay: NonNegativeFloat = 5e-4
     schedule: Literal["cosine", "constant"] = "cosine"
-    augment: bool = False
+    augment: bool | Literal["flip"] = False  # true: crop + flip; flip: horizontal flip only (the trail paper)
     seed: Seed = 0
     train_limit: PositiveInt | None = None
     eval_limit: PositiveInt | None = None

@@ -13,7 +13,7 @@ typed-option checker reads them from the signatures.)
 
 import functools
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Annotated, Any, Callable, Literal
 
 import torch
@@ -30,14 +30,39 @@ from snnrobust.registry import Registry
 
 @dataclass
 class Cost:
-    """Model passes spent by an attack: forward and backward passes (per batch call)."""
+    """Model passes spent by an attack: forward and backward passes (per batch call), and, where an
+    attack gates its layers (Spiking-PGD's activation reuse), the layer work requested and done.
+
+    Layer work counts the gated Conv2d/Linear layers only: forwards (calls), their MACs, and the
+    MACs of their backward. A layer's backward work is its input gradient Aᵀg, as many MACs as its
+    forward: an attack differentiates the input only, so no weight gradient is ever computed, and a
+    reused layer's virtual Aᵀg counts as a full layer backward (only ``virtual_grad: false`` skips it).
+    """
 
     forward: int = 0
     backward: int = 0
+    layer_forwards: float = 0
+    layer_forwards_computed: float = 0
+    layer_macs: float = 0
+    layer_macs_computed: float = 0
+    backward_macs: float = 0
+    backward_macs_run: float = 0
 
-    def add(self, other: "Cost") -> None:
-        self.forward += other.forward
-        self.backward += other.backward
+    def add(self, other: "Cost", share: float = 1.0) -> None:
+        """Add ``other``'s counts, weighted by ``share`` (an ensemble member run on part of a batch)."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name) * share)
+
+    def shares(self) -> dict[str, float]:
+        """Share of the requested layer work done: ``forward_share`` (layer forwards computed / requested,
+        unweighted: the released code's "precision"), ``forward_share_flops`` (weighted by MACs) and
+        ``backward_share_flops``; 1.0 where nothing was gated (every layer computed, as in PGD)."""
+        def share(done: float, asked: float) -> float:
+            return float(done) / float(asked) if asked else 1.0
+
+        return {"forward_share": share(self.layer_forwards_computed, self.layer_forwards),
+                "forward_share_flops": share(self.layer_macs_computed, self.layer_macs),
+                "backward_share_flops": share(self.backward_macs_run, self.backward_macs)}
 
 
 @dataclass

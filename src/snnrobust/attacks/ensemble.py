@@ -223,8 +223,7 @@ class Ensemble(Attack):
             with _drawn_for_all(member, rows, n, dim):
                 point = member(model, x.index_select(0, rows), y[rows], gen)
             share = rows.numel() / n
-            self.cost.forward += member.cost.forward * share
-            self.cost.backward += member.cost.backward * share
+            self.cost.add(member.cost, share)
             member.reset_cost()
             first = alive[rows] & ~self._held(judge, point, y[rows], share)
             keep = first | (alive[rows] & (k == len(members) - 1))

@@ -27,7 +27,9 @@ def evaluate_attack(model: nn.Module, attack, batches, seed: int = 0, progress: 
     ``clean_correct`` / ``adv_correct`` are 0/1 per sample in evaluation order, so an ensemble can
     count a sample broken if any member breaks it. Random starts draw from a generator seeded by
     (seed, batch index) on ``device``, so reruns give identical numbers. The attack's cost counter
-    starts from zero here and includes the clean and the final adversarial forward.
+    starts from zero here and includes the clean and the final adversarial forward; ``forward_share``,
+    ``forward_share_flops`` and ``backward_share_flops`` are the shares of the gated layer work the attack's
+    own iterations did (:meth:`~snnrobust.attacks.base.Cost.shares`; 1.0 for an attack that gates nothing).
     ``attack`` is an :class:`~snnrobust.attacks.base.Attack` or a :class:`~snnrobust.attacks.transfer.Transfer`.
     """
     device = _device_of(model) if device is None else torch.device(device)
@@ -55,6 +57,7 @@ def evaluate_attack(model: nn.Module, attack, batches, seed: int = 0, progress: 
         "wall_s": wall,
         "forward_passes": attack.cost.forward,
         "backward_passes": attack.cost.backward,
+        **attack.cost.shares(),
         "clean_correct": clean.int().tolist(),
         "adv_correct": adv.int().tolist(),
     }

@@ -15,6 +15,7 @@ class PixelSpace:
 
     name = "pixel"
     batch_dim = 0  # points are [B, ...]
+    needs_spiking = False  # any model (the config check reads this before a job runs)
 
     def check(self, model: nn.Module) -> None:
         pass
@@ -35,6 +36,7 @@ class SpikeSpace:
 
     name = "spike"
     batch_dim = 1  # points are the encoded sequence [T, B, ...]
+    needs_spiking = True  # only a spiking model (a factory with ``spiking = True``), checked at config time
 
     def check(self, model: nn.Module) -> None:
         if not (getattr(model, "spiking", False) and hasattr(model, "encode") and hasattr(model, "forward_encoded")):

@@ -46,7 +46,6 @@ def table(inputs: list[str], spec: dict, out: str, out_html: str | None) -> None
 
 def figure(inputs: list[str], spec: dict, out: str) -> None:
     from snnrobust.report.figures import FIGURES
-
     from snnrobust.report.build import figure_frame
 
     kind = _take(spec, "kind", required=True)

@@ -4,15 +4,35 @@ or a full graph, by the data's kind, on the run's device."""
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from snnrobust.data.transforms import random_crop_flip
+from snnrobust.data.transforms import random_crop_flip, random_flip
 from snnrobust.errors import SnnRobustError
 from snnrobust.registry import Registry
+
+
+#: Training augmentations by the recipe's ``augment`` value: ``true`` random crop (pad 4) + horizontal flip,
+#: ``flip`` horizontal flip only (the trail paper's recipe); ``false`` none. Each draws from the (seed, epoch)
+#: generator, so the batches of an epoch are the same on every run and on resume.
+AUGMENTATIONS: dict[object, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
+    True: random_crop_flip,
+    "flip": random_flip,
+}
+Augment = bool | Literal["flip"]
+
+
+def augmentation(augment: Augment) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None:
+    """The transform an ``augment`` value names (None for false); any other value is a one-line error."""
+    if augment is False:
+        return None
+    for key, transform in AUGMENTATIONS.items():
+        if augment == key and type(augment) is type(key):
+            return transform
+    raise SnnRobustError(f"augment must be true (crop + flip), 'flip' (flip only) or false, got {augment!r}")
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -25,7 +45,7 @@ class BatchLoader:
     """Iterable of (x float32 in [0,1] [B,C,H,W], y int64 [B]); every iteration replays the same batches."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int,
-                 epoch: int = 0, augment: bool = False, limit: int | None = None):
+                 epoch: int = 0, augment: Augment = False, limit: int | None = None):
         if batch_size < 1:
             raise SnnRobustError(f"batch_size must be at least 1, got {batch_size}")
         if limit is not None and limit < 1:
@@ -33,6 +53,7 @@ class BatchLoader:
         n = len(x) if limit is None else min(limit, len(x))
         self.x, self.y = x[:n], y[:n]
         self.batch_size, self.shuffle, self.seed, self.epoch, self.augment = batch_size, shuffle, seed, epoch, augment
+        self._transform = augmentation(augment)
 
     def __len__(self) -> int:
         return -(-len(self.x) // self.batch_size)
@@ -44,8 +65,8 @@ class BatchLoader:
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
             xb = self.x[idx].float().div_(255.0)
-            if self.augment:
-                xb = random_crop_flip(xb, gen)
+            if self._transform is not None:
+                xb = self._transform(xb, gen)
             yield xb, self.y[idx]
 
 

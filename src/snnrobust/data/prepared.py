@@ -130,10 +130,11 @@ class PreparedData:
         return self.split("test")
 
     def loader(self, split: str, batch_size: int, shuffle: bool, seed: int, epoch: int = 0,
-               augment: bool = False, limit: int | None = None) -> BatchLoader:
+               augment: bool | str = False, limit: int | None = None) -> BatchLoader:
         """Batches of the first ``limit`` examples of ``split`` (all if None).
 
-        Order (``shuffle``) and augmentation (random crop, pad 4, + horizontal flip) depend only on (seed, epoch).
+        Order (``shuffle``) and augmentation (``true``: random crop, pad 4, + horizontal flip; ``"flip"``: the flip
+        only) depend only on (seed, epoch).
         """
         x, y = self.split(split)
         if limit is not None and limit > len(x):

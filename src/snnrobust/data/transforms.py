@@ -34,6 +34,13 @@ def decode_images(blobs: Iterable[bytes]) -> np.ndarray:
     return np.stack(arrays) if arrays else np.zeros((0, 1, 1, 3), np.uint8)
 
 
+def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Per-sample random horizontal flip (probability 1/2), driven by ``generator``; event frames [B, T, C, H, W]
+    get one flip per sample, the same for all its frames (the trail paper's only augmentation)."""
+    flip = torch.rand(x.shape[0], generator=generator) < 0.5
+    return torch.where(flip.view(-1, *([1] * (x.dim() - 1))), x.flip(-1), x)
+
+
 def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
     """Per-sample random crop from a zero-padded batch plus random horizontal flip, driven by ``generator``;
     event frames [B, T, C, H, W] get one crop and flip per sample, the same for all its frames."""

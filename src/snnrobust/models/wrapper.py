@@ -164,6 +164,7 @@ def ann_arch(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
 
     factory.options = {**NORM_OPTIONS, **own}
     factory.option_types = {**NORM_TYPES, **declared_types(builder, skip=2)}
+    factory.spiking = False  # what its models' ``spiking`` will be, known to config checks before any build
     factory.__doc__ = builder.__doc__
     return factory
 
@@ -188,5 +189,6 @@ def spiking_arch(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
 
     factory.options = {**NORM_OPTIONS, **SNN_OPTIONS, **own}
     factory.option_types = {**NORM_TYPES, **SNN_TYPES, **declared_types(builder, skip=3)}
+    factory.spiking = True  # a SpikingClassifier (encode / forward_encoded), known before any build
     factory.__doc__ = builder.__doc__
     return factory

@@ -18,13 +18,18 @@ def _need(df: pd.DataFrame, cols, what: str) -> None:
 
 @VIEWS.register("attacks")
 def attack_view(df: pd.DataFrame, spec: dict | None = None) -> pd.DataFrame:
-    """Attack rows → tidy accuracy rows: one clean row per model run plus one row per (attack, ε)."""
+    """Attack rows → tidy accuracy rows: one clean row per model run (from its largest evaluation subset) plus one
+    row per (attack, ε); the subset's size is kept as ``n_eval`` where the rows give it (``n``)."""
     _need(df, ("dataset", "model", "method", "seed", "attack", "eps", "steps", "clean_acc", "robust_acc"), "attacks")
     keys = ["dataset", "model", "method", "seed"]
+    subset = ["n_eval"] if "n" in df else []
+    df = df.assign(n_eval=df["n"]) if subset else df
     attacked = df.assign(metric="accuracy", value=df["robust_acc"])[
-        [*keys, "attack", "eps", "steps", "metric", "value", "wall_s", "forward_passes", "backward_passes"]]
-    clean = (df.drop_duplicates(keys).assign(attack="clean", eps=0.0, steps=0, metric="accuracy", value=df["clean_acc"])
-             [[*keys, "attack", "eps", "steps", "metric", "value"]])
+        [*keys, "attack", "eps", "steps", "metric", "value", *subset, "wall_s", "forward_passes", "backward_passes"]]
+    largest = df.sort_values("n_eval", ascending=False, kind="stable") if subset else df
+    clean = (largest.drop_duplicates(keys).assign(attack="clean", eps=0.0, steps=0, metric="accuracy",
+                                                  value=largest["clean_acc"])
+             [[*keys, "attack", "eps", "steps", "metric", "value", *subset]])
     return pd.concat([clean, attacked], ignore_index=True)
 
 

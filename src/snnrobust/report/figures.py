@@ -1,262 +1,193 @@
-"""Seaborn figures from tidy frames; one function per figure kind, registered in ``FIGURES``.
+"""Figures from tidy frames: each kind's pure data function (``panels.PANELS``) says what is shown, ``draw``
+draws exactly that. Registered in ``FIGURES`` as ``fn(df, out) -> Path``.
 
-Each function takes a tidy DataFrame and an output path and writes a PNG. Figures are drawn on a bare
-``matplotlib.figure.Figure`` with the Agg canvas (no pyplot state, no display needed), so they are safe in
-Snakemake jobs and leave nothing open. A new figure is one function plus one ``@FIGURES.register`` line.
+Figures are drawn with seaborn (lines, bars, heatmaps; ``errorbar=None``: the statistics are already in the
+``FigureData``) on a bare ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot state, no display needed),
+so they are safe in Snakemake jobs and leave nothing open. No hidden statistics: every point, band and
+bar comes from the ``FigureData`` (bands only from seeds or given intervals, named in the legend). A new figure
+is one pure function returning ``FigureData`` plus one ``FIGURES.register`` line.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from snnrobust.errors import SnnRobustError
 from snnrobust.registry import Registry
+from snnrobust.report.panels import GRAD_METRICS, PANELS, PAPER, FigureData, Panel, Series  # noqa: F401 (re-export)
 
 FigureFn = Callable[[pd.DataFrame, "str | os.PathLike"], Path]
 FIGURES: Registry[FigureFn] = Registry("figure")
-
-#: Preferred panel order for gradient statistics; other metrics follow in order of appearance.
-GRAD_METRICS = ("l0_fraction", "l1", "l2")
-
-
-def _require(df: pd.DataFrame, columns: Sequence[str], figure: str) -> None:
-    """Fail in one line when the frame is empty or lacks a column the figure needs."""
-    missing = [c for c in columns if c not in df]
-    if missing or df.empty:
-        problem = f"lacks column(s) {missing}" if missing else "is empty"
-        raise SnnRobustError(f"figure {figure}: the data {problem}; it needs {list(columns)}")
 
 
 @contextlib.contextmanager
 def _grid(out: str | os.PathLike, nrows: int, ncols: int, width: float, height: float) -> Iterator[tuple]:
     """Yield ``(fig, axes)`` with an ``nrows``×``ncols`` array of panels; on success save a PNG at ``out``
     (parents created)."""
-    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    yield fig, axes
+    with sns.axes_style("whitegrid"):
+        fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+        yield fig, axes
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png", dpi=150)
 
 
-@contextlib.contextmanager
-def _figure(out: str | os.PathLike, ncols: int = 1, width: float = 5.0, height: float = 3.6) -> Iterator[tuple]:
-    """Yield ``(fig, axes)`` with ``ncols`` panels in one row; on success save a PNG at ``out``."""
-    with _grid(out, 1, ncols, width, height) as (fig, axes):
-        yield fig, axes[0]
+def _colours(data: FigureData) -> dict[str, str]:
+    """One colour per curve name across all panels (a paper series takes its curve's colour)."""
+    names = dict.fromkeys(_base(s) for p in data.panels for s in p.series)
+    names.pop("", None)
+    return {name: f"C{i % 10}" for i, name in enumerate(names)}
 
 
-def _ordered(values: pd.Series, first: Sequence[str] = ()) -> list:
-    """Distinct values in order of appearance, with any of ``first`` moved to the front."""
-    seen = list(dict.fromkeys(values.dropna()))
-    return [v for v in first if v in seen] + [v for v in seen if v not in first]
+def _base(series: Series) -> str:
+    """The curve a series belongs to: its label, without the 'paper · ' prefix of printed values."""
+    if not series.paper:
+        return series.label
+    return "" if series.label == PAPER else series.label.removeprefix(f"{PAPER} · ")
 
 
-def _who(df: pd.DataFrame) -> str:
-    """The column that tells curves apart: ``method`` where the frame holds several, else ``model``."""
-    return "method" if "method" in df and df["method"].nunique() > 1 else "model"
+def _positions(panel: Panel, x: pd.Series) -> np.ndarray:
+    """Where x values sit on the axis: their index in ``categories`` for a categorical axis, else themselves."""
+    if panel.categories is None:
+        return x.to_numpy(dtype=float)
+    where = {c: i for i, c in enumerate(panel.categories)}
+    return np.array([where.get(v, np.nan) for v in x], dtype=float)
 
 
-def _labelled(df: pd.DataFrame, column: str) -> pd.Series:
-    """``column`` as text, prefixed with the dataset where the frame holds several (curves never mix them)."""
-    label = df[column].astype(str)
-    if "dataset" in df and df["dataset"].nunique() > 1:
-        label = df["dataset"].astype(str) + " · " + label
-    return label
+def _hollow(ax, xs, s: Series, colour: str) -> None:
+    """Printed values: hollow markers, no line."""
+    ax.plot(xs, s.points["y"], linestyle="none", marker="o", markersize=7, markerfacecolor="none",
+            markeredgewidth=1.5, color=colour, label=s.legend, zorder=5)
 
 
-def _metric(df: pd.DataFrame, *names: str) -> pd.DataFrame:
-    """The rows of the given metrics (all rows when the frame has no ``metric`` column and a name is given)."""
-    return df[df["metric"].isin(names)] if "metric" in df else df
+def _lines(ax, twin, panel: Panel, colours: dict) -> None:
+    """Line or step series, each with its band (fill between low and high) where it has one."""
+    step = panel.kind == "step"
+    for s in panel.series:
+        target = twin if s.axis == "right" and twin is not None else ax
+        colour = colours.get(_base(s), "black")
+        xs = _positions(panel, s.points["x"])
+        if s.paper:
+            _hollow(target, xs, s, colour)
+            continue
+        sns.lineplot(x=xs, y=s.points["y"].to_numpy(dtype=float), ax=target, errorbar=None, sort=False,
+                     marker=None if step else "o", markersize=4, color=colour, label=s.legend,
+                     drawstyle="steps-mid" if step else "default", linestyle="--" if s.axis == "right" else "-")
+        if s.band:
+            target.fill_between(xs, s.points["low"], s.points["high"], color=colour, alpha=0.2, linewidth=0,
+                                step="mid" if step else None)
 
 
-@FIGURES.register("eps_sweep")
-def eps_sweep(df: pd.DataFrame, out: str | os.PathLike) -> Path:
-    """Robust accuracy (%) vs ε (drawn in units of 1/255): columns model, attack, eps (float), value."""
-    _require(df, ("model", "attack", "eps", "value"), "eps_sweep")
-    data = df.assign(eps255=df["eps"].astype(float) * 255)
-    with _figure(out) as (fig, (ax,)):
-        sns.lineplot(data=data, x="eps255", y="value", hue="model", style="attack", markers=True, dashes=True,
-                     errorbar="sd", ax=ax)
-        ax.set(xlabel="ε (×1/255)", ylabel="accuracy under attack (%)", ylim=(0, None))
+def _bars(ax, panel: Panel, colours: dict) -> None:
+    """Grouped bars per category (seaborn, one hue per series; error bars only from a series' band), printed
+    values as hollow markers."""
+    ours = [s for s in panel.series if not s.paper]
+    frame = pd.concat([s.points.assign(series=s.legend) for s in ours], ignore_index=True) if ours else None
+    if frame is not None and not frame.empty:
+        order = list(panel.categories) if panel.categories is not None else list(dict.fromkeys(frame["x"]))
+        sns.barplot(data=frame, x="x", y="y", hue="series", order=order, hue_order=[s.legend for s in ours],
+                    palette={s.legend: colours.get(_base(s), "C0") for s in ours}, errorbar=None, ax=ax)
+        for s, bars in zip(ours, ax.containers):
+            if s.band:  # bars of a hue level come in category order
+                pts = s.points.assign(_at=_positions(panel, s.points["x"])).sort_values("_at")
+                centres = [b.get_x() + b.get_width() / 2 for b in bars if not np.isnan(b.get_height())]
+                ax.errorbar(centres[:len(pts)], pts["y"], yerr=[pts["y"] - pts["low"], pts["high"] - pts["y"]],
+                            fmt="none", ecolor="black", capsize=3)
+    for s in panel.series:
+        if s.paper:
+            _hollow(ax, _positions(panel, s.points["x"]), s, "black")
+
+
+def _image(ax, panel: Panel) -> None:
+    """One heatmap or input image, already scaled to [0, 1]."""
+    if panel.image is not None:
+        sns.heatmap(panel.image, cmap=panel.cmap, vmin=0, vmax=1, cbar=False, square=True, ax=ax)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(panel.title, fontsize="small")
+    ax.set_ylabel(panel.ylabel)
+
+
+def _axes_style(ax, twin, panel: Panel) -> None:
+    """Titles, labels, scales, limits, category ticks and the legend (of both y axes) of one panel."""
+    ax.set(title=panel.title, xlabel=panel.xlabel, ylabel=panel.ylabel)
+    if panel.xscale == "symlog":
+        ax.set_xscale("symlog", linthresh=panel.linthresh or 1.0)
+        ticks = sorted({float(x) for s in panel.series for x in s.points["x"]})
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks], rotation=45)
+    elif panel.xscale != "linear":
+        ax.set_xscale(panel.xscale)
+    if panel.yscale != "linear":
+        ax.set_yscale(panel.yscale)
+    if panel.ylim is not None:
+        ax.set_ylim(*panel.ylim)
+    if panel.categories is not None:
+        ax.set_xticks(range(len(panel.categories)),
+                      [f"{c:g}" if isinstance(c, float) else str(c) for c in panel.categories],
+                      rotation=30 if panel.kind == "bar" else 0)
+    if twin is not None:
+        twin.set_ylabel(panel.right_label)
+    handles, labels = ax.get_legend_handles_labels()
+    if twin is not None:
+        more = twin.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    lone_bar = panel.kind == "bar" and len(handles) == 1 and not panel.series[0].band  # needs no legend
+    if handles and not lone_bar:
+        ax.legend(handles, labels, fontsize="small")
+    elif ax.get_legend() is not None:  # seaborn's own legend of a lone bar series
+        ax.get_legend().remove()
+
+
+def _draw_panel(ax, panel: Panel, colours: dict) -> None:
+    """Draw one panel as its kind says."""
+    if panel.kind == "image":
+        _image(ax, panel)
+        return
+    twin = ax.twinx() if any(s.axis == "right" for s in panel.series) else None
+    if panel.kind == "bar":
+        _bars(ax, panel, colours)
+    else:
+        _lines(ax, twin, panel, colours)
+    _axes_style(ax, twin, panel)
+
+
+def draw(data: FigureData, out: str | os.PathLike) -> Path:
+    """Draw ``data`` (its panels row by row, its notes under them) as a PNG at ``out``."""
+    ncols = max(1, data.ncols)
+    nrows = max(1, math.ceil(len(data.panels) / ncols))
+    colours = _colours(data)
+    with _grid(out, nrows, ncols, data.width, data.height) as (fig, axes):
+        for ax, panel in zip(axes.flat, data.panels):
+            _draw_panel(ax, panel, colours)
+        for ax in list(axes.flat)[len(data.panels):]:
+            ax.set_visible(False)
+        if data.notes:
+            fig.supxlabel("\n".join(data.notes), fontsize="x-small", x=0.01, ha="left")
     return Path(out)
 
 
-@FIGURES.register("attack_bars")
-def attack_bars(df: pd.DataFrame, out: str | os.PathLike) -> Path:
-    """Clean/FGSM/PGD accuracy per model, one panel per attack; paper beside reproduced if ``source`` is given."""
-    _require(df, ("model", "attack", "value"), "attack_bars")
-    attacks = _ordered(df["attack"], first=("clean",))
-    hue = "source" if "source" in df else None
-    sources = _ordered(df["source"], first=("paper", "reproduced")) if hue else None
-    with _figure(out, ncols=len(attacks), width=3.8) as (fig, axes):
-        for ax, attack in zip(axes, attacks):
-            sns.barplot(data=df[df["attack"] == attack], x="model", y="value", hue=hue, hue_order=sources,
-                        order=_ordered(df["model"]), errorbar="sd", ax=ax, legend=ax is axes[-1])
-            ax.set(title=str(attack), xlabel="", ylabel="accuracy (%)" if ax is axes[0] else "", ylim=(0, 100))
-            ax.tick_params(axis="x", labelrotation=30)
-    return Path(out)
+def _drawer(kind: str, shape: Callable[[pd.DataFrame], FigureData]) -> FigureFn:
+    """The registered figure of a kind: its pure data function, then ``draw``."""
+    def figure(df: pd.DataFrame, out: str | os.PathLike) -> Path:
+        return draw(shape(df), out)
+
+    figure.__name__, figure.__doc__ = kind, shape.__doc__
+    return figure
 
 
-@FIGURES.register("grad_norms")
-def grad_norms(df: pd.DataFrame, out: str | os.PathLike) -> Path:
-    """Input-gradient statistics of ∇x f_y per model (L0 fraction, L1, L2 …): columns model, metric, value."""
-    _require(df, ("model", "metric", "value"), "grad_norms")
-    metrics = _ordered(df["metric"], first=GRAD_METRICS)
-    with _figure(out, ncols=len(metrics), width=3.6) as (fig, axes):
-        for ax, metric in zip(axes, metrics):
-            sns.barplot(data=df[df["metric"] == metric], x="model", y="value", order=_ordered(df["model"]),
-                        errorbar="sd", ax=ax)
-            ax.set(title=str(metric), xlabel="", ylabel="")
-            ax.tick_params(axis="x", labelrotation=30)
-    return Path(out)
+for _kind, _shape in PANELS.items():
+    FIGURES.register(_kind)(_drawer(_kind, _shape))
 
-
-def _long_metrics(df: pd.DataFrame) -> pd.DataFrame:
-    """Training metrics as (epoch, model, metric, value): tidy input passes, a wide CSV is melted."""
-    if {"metric", "value"} <= set(df.columns):
-        return df
-    ids = [c for c in ("epoch", "model", "split") if c in df]
-    numeric = [c for c in df.select_dtypes("number").columns if c not in ids]
-    return df.melt(id_vars=ids, value_vars=numeric, var_name="metric", value_name="value")
-
-
-@FIGURES.register("training_curves")
-def training_curves(df: pd.DataFrame, out: str | os.PathLike) -> Path:
-    """Epoch vs each training metric (loss, acc, …) per model, one panel per metric; tidy or wide metrics CSV."""
-    _require(df, ("epoch", "model"), "training_curves")
-    data = _long_metrics(df)
-    metrics = _ordered(data["metric"])
-    if not metrics:
-        raise SnnRobustError("figure training_curves: the data has no numeric metric column besides epoch")
-    style = "split" if "split" in data else None
-    with _figure(out, ncols=len(metrics), width=4.2) as (fig, axes):
-        for ax, metric in zip(axes, metrics):
-            sns.lineplot(data=data[data["metric"] == metric], x="epoch", y="value", hue="model", style=style,
-                         errorbar="sd", ax=ax, legend=ax is axes[-1])
-            ax.set(title=str(metric), xlabel="epoch", ylabel="")
-    return Path(out)
-
-
-# --- the SR paper's figures (Fig. 1, 3/6, 4, 5) ------------------------------------------------------------
-
-@FIGURES.register("random_vs_fgsm")
-def random_vs_fgsm(df: pd.DataFrame, out: str | os.PathLike) -> Path:
-    """SR Fig. 1: accuracy (%) vs ε (×1/255) under uniform random noise and under FGSM, one curve per attack
-    (style) and per method, or model (hue); each curve starts at its model's clean accuracy (ε = 0).
-    Columns: model, attack, eps, value (and metric, where ``accuracy`` rows are kept; method optional)."""
-    _require(df, ("model", "attack", "eps", "value"), "random_vs_fgsm")
-    data = _metric(df, "accuracy")
-    is_clean = data["attack"].astype(str) == "clean"
-    attacked, clean = data[~is_clean], data[is_clean]
-    if attacked.empty:
-        raise SnnRobustError("figure random_vs_fgsm: the data has no accuracy rows under an attack")
-    attacks = _ordered(attacked["attack"], first=("random", "fgsm", "FGSM"))
-    curves = pd.concat([attacked, *(clean.assign(attack=a, eps=0.0) for a in attacks)], ignore_index=True)
-    who = _who(curves)
-    curves = curves.assign(eps255=curves["eps"].astype(float) * 255, series=_labelled(curves, who))
-    with _figure(out, width=5.5) as (fig, (ax,)):
-        sns.lineplot(data=curves, x="eps255", y="value", hue="series", style="attack", style_order=attacks,
-                     markers=True, errorbar="sd", ax=ax)
-        ax.set(xlabel="ε (×1/255)", ylabel="accuracy (%)", ylim=(0, 100))
-        ax.legend(fontsize="small", title=who)
-    return Path(out)
-
-
-@FIGURES.register("lambda_sweep")
-def lambda_sweep(df: pd.DataFrame, out: str | os.PathLike) -> Path:
-    """SR Fig. 3/6: against the SR coefficient λ (column ``lam``), left the accuracy (%) per attack (clean,
-    PGD, …; a training ``test_acc`` row counts as clean on the test set), right the mean ‖∇x f_y‖₁ (left axis)
-    and ‖∇x f_y‖₂ (right axis). Columns: lam, metric (accuracy, test_acc, l1, l2), value; attack for accuracy."""
-    _require(df, ("lam", "metric", "value"), "lambda_sweep")
-    data = df.assign(lam=pd.to_numeric(df["lam"], errors="coerce")).dropna(subset=["lam"])
-    acc = _metric(data, "accuracy")
-    acc = acc.assign(attack=acc["attack"] if "attack" in acc else "accuracy")
-    acc = pd.concat([acc, _metric(data, "test_acc").assign(attack="clean (test set)")], ignore_index=True)
-    norms = _metric(data, "l1", "l2")
-    if acc.empty and norms.empty:
-        raise SnnRobustError("figure lambda_sweep: the data has no accuracy, test_acc, l1 or l2 rows with a λ")
-    lams = sorted(data["lam"].unique())
-    with _figure(out, ncols=2, width=4.8) as (fig, (left, right)):
-        if not acc.empty:
-            acc = acc.assign(series=_labelled(acc, "attack"))
-            sns.pointplot(data=acc, x="lam", y="value", hue="series", order=lams, errorbar="sd",
-                          hue_order=_ordered(acc["series"], first=("clean", "clean (test set)")), ax=left)
-            left.legend(fontsize="small", title=None)
-        left.set(xlabel="λ", ylabel="accuracy (%)", title="accuracy")
-        twin = right.twinx()
-        for ax, metric, colour in ((right, "l1", "C0"), (twin, "l2", "C3")):
-            rows = norms[norms["metric"] == metric]
-            if not rows.empty:
-                sns.pointplot(data=rows, x="lam", y="value", order=lams, color=colour, errorbar="sd", ax=ax)
-            ax.set_ylabel(f"mean ‖∇x f_y‖{'₁' if metric == 'l1' else '₂'}", color=colour)
-        right.set(xlabel="λ", title="gradient norms")
-    return Path(out)
-
-
-@FIGURES.register("grad_hist")
-def grad_hist(df: pd.DataFrame, out: str | os.PathLike) -> Path:
-    """SR Fig. 4: density of the (per-sample max-scaled) components of ∇x f_y, one step line per method
-    (vanilla, AT, SR* …) or model, log y where the densities span more than two decades; the fraction of
-    exact zeros is printed in the legend. Columns: model, metric (hist, zero_fraction), bin_left, bin_right, value."""
-    _require(df, ("model", "metric", "bin_left", "bin_right", "value"), "grad_hist")
-    hist = _metric(df, "hist")
-    if hist.empty:
-        raise SnnRobustError("figure grad_hist: the data has no hist rows")
-    who = _who(hist)
-    hist = hist.assign(center=(hist["bin_left"].astype(float) + hist["bin_right"].astype(float)) / 2,
-                       series=_labelled(hist, who))
-    zeros = _metric(df, "zero_fraction")
-    zero_of = zeros.assign(series=_labelled(zeros, who)).groupby("series")["value"].mean() if not zeros.empty else {}
-    names = {s: f"{s} (zeros {100 * zero_of[s]:.1f}%)" if s in zero_of else s for s in _ordered(hist["series"])}
-    hist = hist.assign(series=hist["series"].map(names))
-    with _figure(out, width=5.5) as (fig, (ax,)):
-        sns.lineplot(data=hist, x="center", y="value", hue="series", drawstyle="steps-mid", errorbar=None, ax=ax)
-        positive = hist.loc[hist["value"] > 0, "value"]
-        if not positive.empty and positive.max() > 100 * positive.min():
-            ax.set_yscale("log")
-        ax.set(xlabel="component of ∇x f_y (scaled)", ylabel="density")
-        ax.legend(fontsize="small", title=None)
-    return Path(out)
-
-
-@FIGURES.register("grad_heatmap")
-def grad_heatmap(df: pd.DataFrame, out: str | os.PathLike) -> Path:
-    """SR Fig. 5: a grid of |∇x f_y| heatmaps, one row per method (vanilla, SR …) or model and one column per
-    sample, each scaled to its own maximum; the input images (``image`` rows) form the top row when present.
-    Columns: model, metric (heatmap, image), sample, row, col, value (label optional, shown in the titles)."""
-    _require(df, ("model", "metric", "sample", "row", "col", "value"), "grad_heatmap")
-    heat = _metric(df, "heatmap")
-    if heat.empty:
-        raise SnnRobustError("figure grad_heatmap: the data has no heatmap rows")
-    who = _who(heat)
-    heat = heat.assign(series=_labelled(heat, who))
-    images = _metric(df, "image")
-    panels = ([("image", images, "gray")] if not images.empty else []) + \
-        [(s, heat[heat["series"] == s], "magma") for s in _ordered(heat["series"])]
-    samples = sorted(heat["sample"].unique())
-    labels = heat.groupby("sample")["label"].first() if "label" in heat else {}
-    with _grid(out, len(panels), len(samples), width=1.8, height=1.8) as (fig, axes):
-        for r, (name, rows, cmap) in enumerate(panels):
-            for c, sample in enumerate(samples):
-                ax = axes[r, c]
-                grid = rows[rows["sample"] == sample].pivot_table(index="row", columns="col", values="value")
-                if not grid.empty:
-                    top = grid.to_numpy().max()
-                    sns.heatmap(grid / (top if top > 0 else 1.0), cmap=cmap, vmin=0, vmax=1, cbar=False,
-                                square=True, xticklabels=False, yticklabels=False, ax=ax)
-                ax.set(xlabel="", ylabel=str(name) if c == 0 else "")
-                if r == 0:
-                    label = labels[sample] if sample in labels else None
-                    ax.set_title(f"sample {int(sample)}" + ("" if pd.isna(label) else f" (label {int(label)})"),
-                                 fontsize="small")
-    return Path(out)
+# The trail paper's figure kinds live in their own module and register here, so FIGURES is complete on import.
+from snnrobust.report import figures_trail  # noqa: E402,F401

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ import pandas as pd
 
 from snnrobust.errors import SnnRobustError
 from snnrobust.report.claims import Claim, evaluate, known_keys, load_claims, parse_claims
+from snnrobust.report.layout import lay_out
+from snnrobust.report.mathtext import to_html
 from snnrobust.report.paper_values import list_papers, list_slots, paper_document, table_meta
 from snnrobust.report.reproduced import VIEW_KINDS, in_paper_vocabulary, view_rows
 from snnrobust.report.tables import eps_label, paper_vs_reproduced
@@ -32,7 +35,8 @@ SPEC_FIELDS = SECTION_FIELDS | {"study", "scale", "arch_map", "stand_in_models",
 FIGURE_OF_VIEW = {"attacks": "eps_sweep", "transfer": "eps_sweep", "grad_norms": "grad_norms",
                   "analyses": "grad_norms", "training": "training_curves", "random_vs_fgsm": "random_vs_fgsm",
                   "lambda_sweep": "lambda_sweep", "grad_hist": "grad_hist", "grad_heatmap": "grad_heatmap",
-                  "vulnerability": "grad_norms"}
+                  "vulnerability": "grad_norms", "op_sparsity": "op_sparsity",
+                  "sparsity_vs_weight_grad": "sparsity_vs_weight_grad"}
 NOT_PRINTED = "not printed"
 CLAIM_COLUMNS = ["paper", "claim", "text", "source", "result", "reproduced", "settings", "left", "right",
                  "difference", "low", "high", "interval", "paper_result", "paper_values"]
@@ -134,23 +138,21 @@ def _figure_data(view: str, rows: pd.DataFrame) -> pd.DataFrame:
         return rows[(rows["metric"] == "accuracy") & (rows["attack"] != "clean")]
     if view == "lambda_sweep":
         return _lambda_curves(rows)
-    if view == "random_vs_fgsm":  # the clean point (ε = 0) only for the runs that have curves
-        attacked = rows["attack"] != "clean"
-        runs = set(map(tuple, rows.loc[attacked, ["model", "method"]].values))
-        return rows[attacked | rows[["model", "method"]].apply(tuple, axis=1).isin(runs)]
-    return rows
+    return rows  # random_vs_fgsm keeps the clean point of the runs with curves itself (panels.random_vs_fgsm_panels)
 
 
 def _lambda_curves(rows: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy curves over λ, one per (attack, ε) measured at every λ of the sweep (attacks run on only some of
-    the models, e.g. the Tab. 1 ensemble on λ = 0 and the main SR, are no curve), beside every gradient-norm row."""
-    acc = rows[(rows["kind"] != "analyses") & (rows["metric"] == "accuracy")]
-    eps = pd.to_numeric(acc["eps"], errors="coerce").fillna(0.0) if "eps" in acc else pd.Series(0.0, index=acc.index)
-    label = acc["attack"].astype(str) + eps.map(lambda e: f" ε={round(e * 255, 2):g}/255" if e > 0 else "")
-    acc = acc.assign(attack=label)
-    curves = acc.groupby("attack")["lam"].nunique()
-    acc = acc[acc["attack"].isin(curves[curves == curves.max()].index)] if len(curves) else acc
-    return pd.concat([acc, rows[~rows.index.isin(rows[(rows["kind"] != "analyses") & (rows["metric"] == "accuracy")].index)]])
+    """The rows of the λ sweep's curves: every clean row, the attacks at the (attack, ε) measured at the most λ
+    (attacks run on only some of the models, e.g. the Tab. 1 ensemble on λ = 0 and the main SR, are no curve), and
+    every other row (gradient norms, training test_acc); the figure labels the curves."""
+    if "attack" not in rows:
+        return rows
+    is_acc = (rows["kind"] != "analyses") & (rows["metric"] == "accuracy")
+    attacked = is_acc & (rows["attack"].astype(str) != "clean")
+    eps = pd.to_numeric(rows["eps"], errors="coerce").fillna(0.0).round(8) if "eps" in rows else 0.0
+    curve = rows["attack"].astype(str) + "@" + pd.Series(eps, index=rows.index).astype(str)
+    width = rows[attacked].groupby(curve[attacked])["lam"].nunique()
+    return rows[~attacked | curve.isin(width[width == width.max()].index)]
 
 
 def build_page(measurements: pd.DataFrame, spec: Mapping) -> Page:
@@ -209,52 +211,92 @@ def claim_table(paper: str, measurements: pd.DataFrame, spec: Mapping) -> pd.Dat
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 
-_CSS = """body{font-family:sans-serif;margin:1em;max-width:80em}table{border-collapse:collapse;font-size:13px;
-margin-bottom:1em}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f0f0f0}
+_CSS = """body{font-family:sans-serif;margin:1em;max-width:80em;overflow-wrap:break-word}table{border-collapse:collapse;
+font-size:13px;margin-bottom:1em;max-width:100%}td.long,code{overflow-wrap:anywhere}td.long{min-width:7em}
+details{max-width:100%;overflow-x:auto}img{height:auto}math{max-width:100%}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f0f0f0}
 td.num{text-align:right}.holds{background:#e3f6e3}.fails{background:#fbe3e3}.within-noise{background:#fbf5dc}
 .not-yet-run{color:#777}
+.paper-layout{margin-bottom:.3em}.paper-layout th{text-align:center}.layout-note{margin:.15em 0;font-size:.9em}
+tr.ours-only td{font-style:italic}details{margin:.5em 0}
 .coverage{font-size:1.2em;font-weight:bold}img{max-width:100%}"""
 
 
-def _cell(value: Any) -> str:
+#: Columns whose text may hold ``$...$`` TeX (paper captions, claim texts, notes): rendered as MathML.
+MATH_COLUMNS = frozenset({"caption", "text", "note", "notes"})
+
+
+def _cell(value: Any, math: bool = False) -> str:
+    """A cell's HTML: numbers to 4 digits, missing as '—', text escaped (``$...$`` as MathML when ``math``)."""
     if isinstance(value, float):
         return "—" if pd.isna(value) else f"{value:.4g}"
-    return "—" if value is None or (not isinstance(value, str) and pd.isna(value)) else html.escape(str(value))
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "—"
+    return to_html(value) if math else html.escape(str(value))
+
+
+#: A word of 20 characters or more that is a path, hash, job name or option (hex, or holding / \ = : or .).
+_LONG_WORD = re.compile(r"(?<!\S)(?=\S{20,})(?:[0-9a-f]+(?!\S)|\S*[/\\=:.]\S*)")
+
+
+def td(value: Any, math: bool = False) -> str:
+    """A table cell; one holding a path, hash or command gets class ``long``, which may wrap anywhere, so a table
+    of them still fits the window (ids and words keep wrapping at spaces only)."""
+    cls = ' class="long"' if isinstance(value, str) and _LONG_WORD.search(value) else ""
+    return f"<td{cls}>{_cell(value, math)}</td>"
+
+
+def th(name: Any) -> str:
+    """A header cell whose name may wrap after each underscore (``paper_<wbr>dataset``), not only at spaces."""
+    return f"<th>{html.escape(str(name)).replace('_', '_<wbr>')}</th>"
 
 
 def _html_table(df: pd.DataFrame, css_class: str, status_col: str | None = None) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    head = "".join(th(c) for c in df.columns)
     body = []
     for _, row in df.iterrows():
         cls = f' class="{row[status_col].replace(" ", "-")}"' if status_col else ""
-        body.append(f"<tr{cls}>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>")
+        body.append(f"<tr{cls}>" + "".join(td(v, c in MATH_COLUMNS) for c, v in row.items()) + "</tr>")
     return f'<table class="{css_class}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
-def _table_section(slot: dict, table: pd.DataFrame) -> str:
-    """One paper table beside the reproduced rows; the difference column only where some row has one."""
+def long_form(table: pd.DataFrame) -> pd.DataFrame:
+    """The tidy rows of one paper table (one per number), without the columns that say nothing here: the
+    difference only where some row has one."""
     shown = table.drop(columns=[c for c in ("reproduced_std", "stand_in") if c in table])
     if "diff" in shown and shown["diff"].isna().all():
         shown = shown.drop(columns="diff")
-    shown = shown.dropna(axis=1, how="all")
-    if "eps" in shown:
-        shown = shown.assign(eps=shown["eps"].map(eps_label))
+    return shown.dropna(axis=1, how="all").reset_index(drop=True)
+
+
+def _csv_link(frame: pd.DataFrame, name: str) -> str:
+    """A download link carrying ``frame`` as CSV in a data URI (pages are self-contained files in the report)."""
+    data = base64.b64encode(frame.to_csv(index=False).encode("utf-8")).decode("ascii")
+    return f'<a download="{html.escape(name)}.csv" href="data:text/csv;base64,{data}">{html.escape(name)}.csv</a>'
+
+
+def _table_section(slot: dict, table: pd.DataFrame) -> str:
+    """One paper table in the paper's layout (cells: reproduced (paper)); its tidy long form folded below, with a
+    CSV download of it."""
+    tidy = long_form(table)
+    shown = tidy.assign(eps=tidy["eps"].map(eps_label)) if "eps" in tidy else tidy
     meta = table_meta(slot["id"])
-    notes = "".join(f"<li>{html.escape(str(n))}</li>" for n in meta.get("notes", []))
-    return (f'<section class="slot" id="{slot["id"]}"><h3>{html.escape(slot["caption"])}</h3>'
-            f"<p>Section {html.escape(slot['section'])}. Paper values beside the reproduced rows paired on every key "
-            f"the paper row declares; stand-in rows show no difference.</p>"
-            f"{_html_table(shown, 'paper-vs-reproduced')}<ul class='notes'>{notes}</ul></section>")
+    notes = "".join(f"<li>{to_html(n)}</li>" for n in meta.get("notes", []))
+    return (f'<section class="slot" id="{slot["id"]}"><h3>{to_html(slot["caption"])}</h3>'
+            f"<p>Section {html.escape(slot['section'])}. Our numbers beside the paper's, paired on every key the "
+            f"paper row declares, in the paper's rows and columns.</p>{lay_out(table, slot['id']).html}"
+            f"<details><summary>long form (tidy rows)</summary><p>{_csv_link(tidy, slot['id'])}</p>"
+            f"{_html_table(shown, 'paper-vs-reproduced')}</details><ul class='notes'>{notes}</ul></section>")
 
 
 def _empty_section(slot: dict) -> str:
-    return (f'<section class="slot" id="{slot["id"]}"><h3>{html.escape(slot["caption"])}</h3>'
+    return (f'<section class="slot" id="{slot["id"]}"><h3>{to_html(slot["caption"])}</h3>'
             f"<p>No reproduced rows yet: no result of this study determines every key of this table's rows.</p>"
             "</section>")
 
 
 def _figure_section(slot: dict, png: str) -> str:
-    return (f'<section class="slot" id="{slot["id"]}"><h3>{html.escape(slot["caption"])}</h3>'
+    return (f'<section class="slot" id="{slot["id"]}"><h3>{to_html(slot["caption"])}</h3>'
             f"<p>Section {html.escape(slot['section'])}: the reproduced counterpart (the paper prints no numbers).</p>"
             f'<img alt="{slot["id"]}" src="data:image/png;base64,{png}"></section>')
 

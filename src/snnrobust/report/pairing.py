@@ -17,9 +17,11 @@ import pandas as pd
 from snnrobust.errors import SnnRobustError
 from snnrobust.report.paper_values import NON_KEYS, parse_eps
 
-#: The usual key columns in display order; a table's own keys (iteration, layer, pooling, ...) follow.
-KEY_ORDER = ("dataset", "arch", "method", "threat", "attack", "ensemble", "eps", "steps", "pooling", "T", "coding",
-             "metric")
+#: The usual key columns in display order; a table's own keys (iteration, layer, pooling, ...) follow. ``space``
+#: (pixel | spike: where the attack perturbs) and ``mode`` (eval | train: the model's mode while it differentiates)
+#: are columns of every attack row (``Attack.columns``), so claims and paper rows can select on them.
+KEY_ORDER = ("dataset", "arch", "method", "threat", "attack", "space", "mode", "ensemble", "eps", "steps", "pooling",
+             "T", "coding", "metric")
 MISSING = None
 
 

@@ -1,8 +1,10 @@
 """The papers' reported numbers, read from ``paper_values/<paper>.yaml`` (data, not code) into one tidy frame.
 
 Each YAML file holds ``paper: {id, title, source_file}`` and ``tables: {<paper>_tableN: {caption, section,
-columns, notes?, defaults?, rows}}``; a row is one printed number (``value``) plus the keys that locate it
-(dataset, arch, method, threat, attack, ensemble, eps as printed, steps, pooling, metric, unit, note, ...).
+columns, layout?, notes?, defaults?, rows}}`` (``layout: {rows: [keys], columns: [keys]}``: the keys of the
+paper's printed rows and columns, for the report's grid); a row is one printed number (``value``) plus the keys
+that locate it (dataset, arch, method, threat, attack, ensemble, eps as printed, steps, pooling, metric, unit,
+note, ...).
 ``defaults`` hold keys shared by every row of a table. Optional ``figures`` (``<paper>_figureN: {caption,
 section, illustration?}``: slots without printed numbers), ``vocabulary`` (extra method/attack/metric terms)
 and ``claims`` (see ``claims.py``). Files are validated on load so a typo fails in one line, not in a plot.
@@ -26,7 +28,7 @@ from snnrobust.errors import SnnRobustError
 KEYS = ("dataset", "arch", "method", "threat", "attack", "eps", "steps", "metric", "value", "unit", "note")
 #: Row columns that describe a printed number rather than locate it; every other column is a pairing key.
 NON_KEYS = ("paper", "table", "value", "unit", "note", "label")
-_TABLE_FIELDS = {"caption", "section", "columns", "notes", "defaults", "rows"}
+_TABLE_FIELDS = {"caption", "section", "columns", "layout", "notes", "defaults", "rows"}
 _FIGURE_FIELDS = {"caption", "section", "notes", "illustration"}
 _DOC_FIELDS = {"paper", "tables", "figures", "vocabulary", "claims"}
 VOCABULARY_KEYS = ("method", "attack", "metric")
@@ -98,7 +100,24 @@ def _table_rows(paper: str, table_id: str, table: Any, where: str) -> list[dict]
             _fail(f"{where} row {i}", "repeats the keys of an earlier row")
         seen.add(ident)
         rows.append({"paper": paper, "table": table_id, **row})
+    if "layout" in table:
+        _check_layout(table["layout"], rows, where)
     return rows
+
+
+def _check_layout(layout: Any, rows: list[dict], where: str) -> None:
+    """``layout: {rows: [keys], columns: [keys]}``: non-empty, disjoint lists of the table's key columns."""
+    if not isinstance(layout, dict) or set(layout) != {"rows", "columns"} or not all(
+            isinstance(v, list) and v and all(isinstance(k, str) for k in v) for v in layout.values()):
+        _fail(where, "layout must be {rows: [keys], columns: [keys]} with non-empty lists of key names")
+    keys = dict.fromkeys(k for row in rows for k in row if k not in NON_KEYS)
+    named = layout["rows"] + layout["columns"]
+    unknown = [k for k in named if k not in keys]
+    if unknown:
+        _fail(where, f"layout names {', '.join(map(repr, unknown))}, no key of this table; keys: {', '.join(keys)}")
+    twice = sorted({k for k in named if named.count(k) > 1})
+    if twice:
+        _fail(where, f"layout names {', '.join(map(repr, twice))} twice (rows and columns must be disjoint)")
 
 
 def _check_figures(paper: str, figures: Any, where: str) -> None:

@@ -19,8 +19,10 @@ from snnrobust.errors import SnnRobustError
 RUN_KEYS = ("dataset", "model", "method", "seed")
 #: Threat model implied by the kind of result file a row came from.
 THREAT_OF_KIND = {"attacks": "white-box", "transfer": "black-box"}
-#: Cost columns of attack rows, kept as metrics next to accuracy (Spiking-PGD compares them).
-COST_METRICS = ("forward_passes", "backward_passes", "wall_s")
+#: Cost columns of attack rows, kept as metrics next to accuracy (Spiking-PGD compares them); the shares are of the
+#: gated layer work done (``Cost.shares``: 1.0 for attacks that gate nothing).
+COST_METRICS = ("forward_passes", "backward_passes", "wall_s", "forward_share", "forward_share_flops",
+                "backward_share_flops")
 #: Training metrics.csv columns renamed to the papers' metric names; other numeric columns keep their name.
 TRAINING_ALIASES = {"robust_acc": "robust_accuracy", "epoch_s": "epoch_time"}
 #: Metrics a reproduced frame can hold, besides analysis statistics and method-specific training columns.
@@ -32,10 +34,13 @@ VIEW_KINDS = {"attacks": ("attacks", "transfer"), "transfer": ("transfer",), "gr
               "analyses": ("analyses",), "training": ("training",),
               # the SR paper's figures (Fig. 1, 3/6, 4, 5) and its Theorem 4.3 data
               "random_vs_fgsm": ("attacks",), "lambda_sweep": ("attacks", "analyses", "training"),
-              "grad_hist": ("analyses",), "grad_heatmap": ("analyses",), "vulnerability": ("analyses",)}
+              "grad_hist": ("analyses",), "grad_heatmap": ("analyses",), "vulnerability": ("analyses",),
+              # the trail paper's gradient sparsity per operation (Figs. 3/5) and its Theorem 4.4 data
+              "op_sparsity": ("analyses",), "sparsity_vs_weight_grad": ("analyses",)}
 #: Analysis registry names whose rows a view keeps (views not listed keep every row of their kinds).
 VIEW_ANALYSES = {"grad_norms": ("grad_norms",), "grad_hist": ("grad_hist",), "grad_heatmap": ("grad_heatmap",),
-                 "vulnerability": ("vulnerability",), "lambda_sweep": ("grad_norms",)}
+                 "vulnerability": ("vulnerability",), "lambda_sweep": ("grad_norms",),
+                 "op_sparsity": ("op_sparsity",), "sparsity_vs_weight_grad": ("op_sparsity",)}
 #: Attack registry names whose rows a view keeps (clean rows always stay).
 VIEW_ATTACKS = {"random_vs_fgsm": ("random", "fgsm")}
 #: Spec entries that attach paper keys to config ids: spec key → the row column holding the id.
@@ -58,24 +63,37 @@ def read_result_rows(paths: list[str], what: str) -> pd.DataFrame:
 
 
 def attack_measurements(rows: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Attack or transfer rows → accuracy under attack, the costs as metrics, and one clean row per model run."""
+    """Attack or transfer rows → accuracy under attack, the costs as metrics, and one clean row per model run (from
+    its largest evaluation subset); every row keeps that subset's size as ``n_eval``."""
     if rows.empty:
         return pd.DataFrame()
     need = [c for c in (*RUN_KEYS, "attack", "eps", "clean_acc", "robust_acc") if c not in rows]
     if need:
         raise SnnRobustError(f"{kind} rows lack column(s) {', '.join(need)}")
-    rows = rows.assign(threat=_threat(rows, kind), steps=rows["steps"] if "steps" in rows else pd.NA)
+    rows = rows.assign(threat=_threat(rows, kind), steps=rows["steps"] if "steps" in rows else pd.NA,
+                       **({"n_eval": rows["n"]} if "n" in rows else {}))  # the evaluation subset's size
     keys = [c for c in rows if c not in ("clean_acc", "robust_acc", "robust_acc_clean_correct", *COST_METRICS,
                                           "source_file", "n")]
     attacked = rows[keys].assign(metric="accuracy", value=rows["robust_acc"])
     costs = [rows[keys].assign(metric=m, value=rows[m]) for m in COST_METRICS if m in rows]
-    runs = rows.groupby(list(RUN_KEYS), sort=False, dropna=False)
+    runs = _largest_subset(rows).groupby(list(RUN_KEYS), sort=False, dropna=False)
     clean = (runs["clean_acc"].mean().reset_index()
              .assign(attack="clean", eps=0.0, steps=0, metric="accuracy").rename(columns={"clean_acc": "value"}))
+    if "n_eval" in rows:
+        clean = clean.assign(n_eval=runs["n_eval"].first().to_numpy())
     if "source_file" in rows:  # where each accuracy's per-sample outcomes lie (claims' intervals read them)
         attacked = attacked.assign(outcomes_from=rows["source_file"].astype(str) + "#adv_correct")
         clean = clean.assign(outcomes_from=runs["source_file"].first().to_numpy().astype(str) + "#clean_correct")
     return pd.concat([clean, attacked, *costs], ignore_index=True).assign(kind=kind)
+
+
+def _largest_subset(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each run's largest evaluation subset: its clean accuracy, recorded in every attack file, is one
+    measurement per subset, and accuracies on different subsets are never averaged."""
+    if "n_eval" not in rows:
+        return rows
+    size = pd.to_numeric(rows["n_eval"], errors="coerce").fillna(0)
+    return rows[size == size.groupby([rows[k] for k in RUN_KEYS], dropna=False).transform("max")]
 
 
 def _threat(rows: pd.DataFrame, kind: str) -> pd.Series:

@@ -7,11 +7,13 @@ the output keeps both names so a reader never mistakes a stand-in number for a l
 from __future__ import annotations
 
 import html
+import re
 from typing import Mapping, Sequence
 
 import pandas as pd
 
 from snnrobust.errors import SnnRobustError
+from snnrobust.report import mathtext
 from snnrobust.report.pairing import key_columns, pair, translate
 from snnrobust.report.paper_values import load_paper_values, parse_eps
 
@@ -112,17 +114,20 @@ def eps_label(eps: float) -> str:
     return f"{round(steps)}/255" if abs(steps - round(steps)) < 1e-6 and eps else f"{float(eps):g}"
 
 
-_CSS = """body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;font-size:13px}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f0f0f0}
+_CSS = """body{font-family:sans-serif;margin:1em;overflow-wrap:break-word}table{border-collapse:collapse;font-size:12px;
+max-width:100%}
+th,td{border:1px solid #ccc;padding:3px 5px;text-align:right}th{background:#f0f0f0}
 td:nth-child(-n+4){text-align:left}caption{caption-side:top;font-weight:bold;padding:4px}"""
 
 
 def to_html(df: pd.DataFrame, title: str, caption: str | None = None) -> str:
-    """A small self-contained HTML page (inline CSS, no scripts) showing ``df``, for the Snakemake report."""
+    """A small self-contained HTML page (inline CSS, no scripts) showing ``df``, for the Snakemake report; names
+    (headers, model ids) may wrap after an underscore, so a wide table fits the window."""
     formatters = {"eps": eps_label} if "eps" in df else None
     table = df.to_html(index=False, na_rep="—", float_format=lambda x: f"{x:.2f}", formatters=formatters,
                        border=0, escape=True)
-    note = f"<p>{html.escape(caption)}</p>" if caption else ""
+    table = re.sub(r"<(t[hd])>([^<]*)</t[hd]>", lambda m: f"<{m[1]}>{m[2].replace('_', '_<wbr>')}</{m[1]}>", table)
+    note = f"<p>{mathtext.to_html(caption)}</p>" if caption else ""
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
         f"<style>{_CSS}</style></head>\n<body><h2>{html.escape(title)}</h2>{note}\n{table}\n</body></html>\n"

@@ -322,9 +322,12 @@ def _seconds(value: float) -> str:
 
 
 def _table(frame: pd.DataFrame, css: str) -> str:
-    """An HTML table of strings (numbers formatted here: the page's own cell formatter rounds to 4 digits)."""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+    """An HTML table of strings (numbers formatted here: the page's own cell formatter rounds to 4 digits); job
+    names wrap as the report pages' paths do."""
+    from snnrobust.report.page import td, th
+
+    head = "".join(th(c) for c in frame.columns)
+    body = "".join("<tr>" + "".join(td(str(v)) for v in row) + "</tr>"
                    for row in frame.itertuples(index=False))
     return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
