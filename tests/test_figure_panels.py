@@ -160,6 +160,14 @@ def test_random_vs_fgsm_keeps_runs_with_both_curves_and_labels_them():
     assert any("sr_star" in n for n in data.notes)
 
 
+def test_random_vs_fgsm_draws_no_panel_for_a_dataset_with_clean_rows_only():
+    """A dataset the figure's attacks never ran on (a DVS stand-in whose clean row rides along) gets no panel."""
+    only_clean = _fig1_rows(datasets=("DVS",))
+    rows = pd.concat([_fig1_rows(), only_clean[only_clean["attack"] == "clean"]])
+    data = P.random_vs_fgsm_panels(rows)
+    assert data.titles == ["CIFAR-10"] and any("DVS" in n for n in data.notes)
+
+
 def test_random_vs_fgsm_linear_axis_when_the_ranges_match():
     rows = _fig1_rows()
     rows = rows[rows["attack"] != "random"]
@@ -264,3 +272,12 @@ def test_registered_figure_draws_its_panels(tmp_path, kind):
     assert kind in FIGURES and kind in P.PANELS
     out = FIGURES.get(kind)(FIXTURES[kind](), tmp_path / f"{kind}.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_lambda_sweep_draws_only_datasets_run_at_every_lambda_of_the_sweep():
+    """Fig. 3 is one dataset's λ sweep: a dataset trained at two λ only (Tab. 2's stand-in) is no panel row."""
+    other = _lambda_rows()
+    other = other[other["lam"].isin([0.0, 0.008])].assign(dataset="DVS")
+    data = P.lambda_sweep_panels(pd.concat([_lambda_rows(), other]))
+    assert data.titles == ["CIFAR-10 · accuracy", "CIFAR-10 · gradient norms"]
+    assert any(n.startswith("DVS: 2 λ values") for n in data.notes)

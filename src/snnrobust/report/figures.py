@@ -138,6 +138,8 @@ def _axes_style(ax, twin, panel: Panel) -> None:
                       rotation=30 if panel.kind == "bar" else 0)
     if twin is not None:
         twin.set_ylabel(panel.right_label)
+        if twin.get_legend() is not None:  # seaborn's own legend of the right axis: one legend holds both
+            twin.get_legend().remove()
     handles, labels = ax.get_legend_handles_labels()
     if twin is not None:
         more = twin.get_legend_handles_labels()
@@ -191,3 +193,5 @@ for _kind, _shape in PANELS.items():
 
 # The trail paper's figure kinds live in their own module and register here, so FIGURES is complete on import.
 from snnrobust.report import figures_trail  # noqa: E402,F401
+# So do the Spiking-PGD paper's (accuracy against cost and wall-clock).
+from snnrobust.report import figures_spgd  # noqa: E402,F401

@@ -374,6 +374,9 @@ def random_vs_fgsm_panels(df: pd.DataFrame) -> FigureData:
     keys = [k for k in who if rows[k].nunique() > 1] + ["attack"]  # "random", "FGSM" for a single run
     panels = []
     for dataset, part in _split(rows, "dataset"):
+        if not (part["eps255"] > 0).any():  # only clean points: the dataset was never attacked for this figure
+            notes.append(f"{dataset}: no noise or FGSM rows, no panel")
+            continue
         title = str(dataset) if dataset is not None else "random noise vs FGSM"
         series, found = curves(part, keys, "eps255", title)
         notes += found
@@ -462,8 +465,12 @@ def lambda_sweep_panels(df: pd.DataFrame) -> FigureData:
     data, notes = _widest_sweep(data)
     who = [c for c in ("model",) if c in data]
     panels = []
+    widest = data.groupby("dataset")["lam"].nunique().max() if "dataset" in data else None
     for dataset, rows in _split(data, "dataset"):
         lams = tuple(sorted(set(rows["lam"])))
+        if widest is not None and len(lams) < widest:  # a λ sweep is the dataset run at the most λ (Fig. 3 / Fig. 6)
+            notes.append(f"{dataset}: {len(lams)} λ values only (no sweep), no panel")
+            continue
         prefix = f"{dataset} · " if dataset is not None else ""
         for build, name in ((_accuracy_panel, "accuracy"), (_norm_panel, "gradient norms")):
             panel, found = build(prefix + name, rows, who, lams)
