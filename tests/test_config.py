@@ -76,7 +76,7 @@ BAD = [
         "id": "x", "text": "t", "left": {"method": "AT", "metric": "speediness"}, "op": ">",
         "right": {"method": "RAT", "metric": "accuracy"}}]), "speediness"),
     ("unknown paper", lambda c: c["studies"]["sr"]["report"].update(paper="nature"), "'nature' is not one of"),
-    ("shared job differs", lambda c: c["studies"]["sparsity_trail"]["train"][0].update(recipe="graph"),
+    ("shared job differs", lambda c: c["studies"]["spiking_pgd"]["train"][0].update(recipe="graph"),
      "also planned by study"),
     # the SR paper's components: a bad value of SR, SR*, the inner attack or the ensemble stops before any job
     ("SR lambda < 0", lambda c: c["methods"]["sr"]["options"].update(lam=-0.1), "config methods.sr.options"),
@@ -121,10 +121,10 @@ def test_a_job_two_studies_need_is_planned_once(default_config):
     plan = validated(default_config)
     snn = Run("digits", "snn_vgg_tiny", "vanilla", 0)
     owners = [s for s, jobs in plan.studies.items() if snn in jobs.runs]
-    assert owners == ["sr", "sparsity_trail", "spiking_pgd"]
+    assert owners == ["sr", "spiking_pgd"]
     assert list(plan.runs).count(snn) == 1
-    shared = (snn, "fgsm", "8")
-    assert shared in plan.studies["sr"].attacks and shared in plan.studies["sparsity_trail"].attacks
+    shared = (snn, "pgd10", "8")  # PGD-10 of the SR tables is Spiking-PGD's Fig. 5 PGD at T0 = 10
+    assert shared in plan.studies["sr"].attacks and shared in plan.studies["spiking_pgd"].attacks
     n_study_attacks = sum(len(set(j.attacks)) for j in plan.studies.values())
     assert len(plan.attacks) < n_study_attacks
 
@@ -136,7 +136,11 @@ def test_option_grid_expands_to_derived_ids(default_config):
     base = default_config["attacks"]["pgd10"]["options"]
     for vid, variant in variants.items():
         assert variant["name"] == "pgd" and variant["options"] == {**base, "steps": int(vid.removeprefix("pgd10-steps"))}
-    assert {k[1] for k in plan.studies["spiking_pgd"].attacks} == set(variants)
+    spgd = {k[1] for k in plan.studies["spiking_pgd"].attacks}
+    assert set(variants) <= spgd
+    assert {"ifgsm-steps10", "mifgsm-steps1", "spiking_pgd-rho0.14"} <= spgd
+    assert plan.attack_variants["spiking_pgd-rho0.14"]["options"]["rho"] == 0.14
+    assert plan.attack_variants["mifgsm-steps5"] == {"name": "mifgsm", "options": {"steps": 5, "decay": 1.0}}
 
 
 def test_dotted_grid_option_sets_a_nested_option(default_config):

@@ -36,15 +36,32 @@ VIEW_KINDS = {"attacks": ("attacks", "transfer"), "transfer": ("transfer",), "gr
               "random_vs_fgsm": ("attacks",), "lambda_sweep": ("attacks", "analyses", "training"),
               "grad_hist": ("analyses",), "grad_heatmap": ("analyses",), "vulnerability": ("analyses",),
               # the trail paper's gradient sparsity per operation (Figs. 3/5) and its Theorem 4.4 data
-              "op_sparsity": ("analyses",), "sparsity_vs_weight_grad": ("analyses",)}
+              "op_sparsity": ("analyses",), "sparsity_vs_weight_grad": ("analyses",),
+              # the Spiking-PGD paper's Fig. 5: accuracy under attack against relative cost and wall-clock
+              "cost": ("attacks",)}
 #: Analysis registry names whose rows a view keeps (views not listed keep every row of their kinds).
 VIEW_ANALYSES = {"grad_norms": ("grad_norms",), "grad_hist": ("grad_hist",), "grad_heatmap": ("grad_heatmap",),
                  "vulnerability": ("vulnerability",), "lambda_sweep": ("grad_norms",),
                  "op_sparsity": ("op_sparsity",), "sparsity_vs_weight_grad": ("op_sparsity",)}
 #: Attack registry names whose rows a view keeps (clean rows always stay).
-VIEW_ATTACKS = {"random_vs_fgsm": ("random", "fgsm")}
+VIEW_ATTACKS = {"random_vs_fgsm": ("random", "fgsm"), "cost": ("pgd", "ifgsm", "mifgsm", "spiking_pgd")}
 #: Spec entries that attach paper keys to config ids: spec key → the row column holding the id.
 ROW_KEY_SPECS = {"model_keys": "model", "attack_keys": "attack", "method_keys": "method"}
+
+
+def grid_base(ident: object) -> object:
+    """The attack id a grid-derived variant was made from ('pgd10-steps5' → 'pgd10'; ids hold no '-', the plan
+    joins a variant's grid labels with it); any other value as it is."""
+    return ident.split("-", 1)[0] if isinstance(ident, str) else ident
+
+
+def _resolved_ids(ids: pd.Series, column: str, known) -> pd.Series:
+    """Row ids as a spec looks them up: a grid-derived attack id the spec does not name itself falls back to the
+    id its grid was made from, so ``attack_map: {pgd10: PGD}`` also names pgd10-steps5."""
+    ids = ids.astype(str)
+    if column != "attack":
+        return ids
+    return ids.where(ids.isin({str(k) for k in known}), ids.map(grid_base))
 
 
 def read_result_rows(paths: list[str], what: str) -> pd.DataFrame:
@@ -142,10 +159,12 @@ def with_row_keys(frame: pd.DataFrame, spec: Mapping) -> pd.DataFrame:
     """Attach the paper keys the spec gives each config id (``model_keys: {model id: {pooling: max, T: 4}}``)."""
     frame = frame.copy()
     for spec_key, column in ROW_KEY_SPECS.items():
-        for ident, keys in (spec.get(spec_key) or {}).items():
+        table = spec.get(spec_key) or {}
+        ids = _resolved_ids(frame[column], column, table) if column in frame else None
+        for ident, keys in table.items():
             if column not in frame:
                 continue
-            hit = frame[column].astype(str) == str(ident)
+            hit = ids == str(ident)
             for key, value in keys.items():
                 if key not in frame:
                     frame[key] = pd.Series(pd.NA, index=frame.index, dtype=object)
@@ -183,11 +202,13 @@ def paper_maps(spec: Mapping) -> dict[str, dict]:
 
 
 def in_paper_vocabulary(frame: pd.DataFrame, spec: Mapping) -> pd.DataFrame:
-    """The frame with dataset, arch, method and attack replaced by the paper's names (others unchanged)."""
+    """The frame with dataset, arch, method and attack replaced by the paper's names (others unchanged); a
+    grid-derived attack id (pgd10-steps5) takes its base id's name unless the map names it itself."""
     out = frame.copy()
     for key, mapping in paper_maps(spec).items():
         if key in out:
-            out[key] = out[key].map(lambda v, m=mapping: m.get(v, v))
+            base = grid_base if key == "attack" else (lambda v: v)
+            out[key] = out[key].map(lambda v, m=mapping, b=base: m.get(v, m.get(b(v), v)))
     return out
 
 

@@ -1,0 +1,120 @@
+"""What the Spiking-PGD paper's cost figure shows, as data (``panels.FigureData``), from attack measurements.
+
+* ``accuracy_vs_cost`` (Fig. 5, Sec. 5.1-5.2): accuracy under attack (%) against the relative computation cost,
+  one curve per attack family (PGD, I-FGSM, MI-FGSM, Spiking-PGD), one panel per dataset. The cost is Sec. 5.1's:
+  T/T0 for an iterative attack of T iterations, with T0 the largest iteration count among the figure's runs (the
+  paper's T0 = 20); for Spiking-PGD the share of the layer work it did, ``forward_share`` × T/T0 (the gated
+  Conv/Linear forwards computed over those requested, ``Cost.shares``). Beside each cost panel, the same accuracies
+  against the attack's wall-clock seconds (``wall_s``): strength per operation and strength per second can differ,
+  since the gate itself costs time.
+
+The frame is the tidy measurements of a study (``reproduced.measurements``): one row per (attack job, metric) with
+``attack`` (config id or paper name), ``attack_name`` (registry name), ``steps``, ``metric`` (accuracy,
+forward_share, wall_s) and ``value``; clean rows and other attacks are left out.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pandas as pd
+
+from snnrobust.errors import SnnRobustError
+from snnrobust.report.panels import (RUN_COLUMNS, FigureData, Panel, _figure, _metric, _name, _numeric, _split,
+                                     _varying, curves, eps_text, require)
+
+#: Attack family (registry name, or the paper's name case-folded) → the paper's legend name, in legend order.
+FAMILIES = {"pgd": "PGD", "ifgsm": "I-FGSM", "mifgsm": "MI-FGSM", "spiking_pgd": "Spiking-PGD"}
+_BY_NAME = {**FAMILIES, **{v.casefold(): v for v in FAMILIES.values()}}
+#: The family whose cost is scaled by the share of layer work it did.
+GATED = "Spiking-PGD"
+#: Columns that identify one attack job's measurement (its metrics are joined on them).
+JOB = ("dataset", "model", "method", "seed", "threat", "attack", "eps", "steps", "n_eval")
+#: Columns that tell curves apart besides the family (a series is named by those that vary).
+WHO = (*RUN_COLUMNS[1:], "threat", "eps_text")
+ACCURACY = "accuracy under attack (%)"
+
+
+def family_of(rows: pd.DataFrame) -> pd.Series:
+    """Each row's attack family in the paper's words (None for attacks outside the figure: clean, FGSM, …), from
+    ``attack_name`` where the row has one, else from ``attack``."""
+    name = rows["attack_name"] if "attack_name" in rows else pd.Series(None, index=rows.index, dtype=object)
+    name = name.where(name.notna(), rows["attack"]) if "attack" in rows else name
+    return name.map(lambda v: _BY_NAME.get(str(v).casefold()) if isinstance(v, str) else None)
+
+
+def cost_points(df: pd.DataFrame) -> tuple[pd.DataFrame, int, list[str]]:
+    """One row per attack job of the figure's families: its keys, ``family``, ``accuracy``, ``forward_share``,
+    ``wall_s`` and ``cost`` (% of T0, seeds of one job averaged so they share an x); with T0 and notes."""
+    data = df.assign(family=family_of(df))
+    data = data[data["family"].notna() & data["metric"].isin(("accuracy", "forward_share", "wall_s"))]
+    if data.empty:
+        raise SnnRobustError("figure accuracy_vs_cost: the data has no rows of PGD, I-FGSM, MI-FGSM or Spiking-PGD")
+    data = data.assign(steps=_numeric(data["steps"]), value=_numeric(data["value"]),
+                       eps_text=data["eps"].map(lambda e: f"ε={eps_text(e)}") if "eps" in data else "")
+    keys = [c for c in (*JOB, "eps_text", "family") if c in data]
+    wide = data.groupby([*keys, "metric"], dropna=False, sort=False)["value"].mean().unstack("metric").reset_index()
+    wide.columns.name = None
+    notes = []
+    if "accuracy" in wide:
+        wide = wide.dropna(subset=["accuracy"])
+    if "accuracy" not in wide or wide.empty:
+        raise SnnRobustError("figure accuracy_vs_cost: the data has no accuracy under PGD, I-FGSM, MI-FGSM or "
+                             "Spiking-PGD")
+    for column in ("forward_share", "wall_s"):
+        if column not in wide:
+            wide[column] = float("nan")
+    gated = wide["family"] == GATED
+    unshared = gated & wide["forward_share"].isna()
+    if unshared.any():
+        notes.append(f"{int(unshared.sum())} Spiking-PGD run(s) without forward_share left out")
+        wide = wide[~unshared]
+        gated = wide["family"] == GATED
+    wide = wide.dropna(subset=["steps"])
+    t0 = int(wide["steps"].max())
+    share = wide["forward_share"].where(gated, 1.0)
+    wide = wide.assign(cost=100.0 * share * wide["steps"] / t0)
+    same_job = [c for c in keys if c != "seed"]
+    wide["cost"] = wide.groupby(same_job, dropna=False, sort=False)["cost"].transform("mean")
+    wide["wall_x"] = wide.groupby(same_job, dropna=False, sort=False)["wall_s"].transform("mean")
+    order = {f: i for i, f in enumerate(FAMILIES.values())}
+    wide = wide.assign(_order=wide["family"].map(order)).sort_values(["_order", "cost"], kind="stable")
+    return wide.drop(columns="_order").reset_index(drop=True), t0, notes
+
+
+def _panel_series(rows: pd.DataFrame, who: list[str], x: str, what: str) -> tuple[list, list[str]]:
+    """One curve per (run, family) over the x column ``x`` (accuracy as y)."""
+    return curves(rows.assign(value=rows["accuracy"]), [*who, "family"], x, what, label=_name)
+
+
+def accuracy_vs_cost_panels(df: pd.DataFrame, wall: bool = True) -> FigureData:
+    """Spiking-PGD Fig. 5: per dataset, accuracy under attack (%) against the relative cost (% of T0 iterations;
+    Spiking-PGD's scaled by its ``forward_share``), one curve per attack family, and (``wall``) beside it the same
+    accuracies against wall-clock seconds. Columns: attack, steps, metric (accuracy, forward_share, wall_s), value
+    (attack_name, dataset, model, method, seed, eps, n_eval optional)."""
+    require(df, ("attack", "steps", "metric", "value"), "accuracy_vs_cost")
+    points, t0, notes = cost_points(_metric(df, "accuracy", "forward_share", "wall_s"))
+    who = [c for c in _varying(points, WHO) if points[c].nunique(dropna=True) > 1]
+    notes.append(f"relative cost = T/T0 with T0 = {t0} iterations (the figure's longest run); Spiking-PGD's is "
+                 f"forward_share × T/T0 (the share of gated Conv/Linear forwards it computed)")
+    panels = []
+    for dataset, rows in _split(points, "dataset"):
+        prefix = f"{dataset} · " if dataset is not None else ""
+        series, found = _panel_series(rows, who, "cost", prefix + "cost")
+        notes += found
+        panels.append(Panel(prefix + "accuracy vs relative cost", f"relative cost (% of T0 = {t0} iterations)",
+                            ACCURACY, tuple(series), ylim=(0, 100)))
+        if wall:
+            timed = rows.dropna(subset=["wall_x"])
+            series, found = _panel_series(timed, who, "wall_x", prefix + "wall-clock")
+            notes += found
+            panels.append(Panel(prefix + "accuracy vs wall-clock", "wall-clock of the attack (s)", ACCURACY,
+                                tuple(series), ylim=(0, 100)))
+    if wall:
+        notes.append("wall-clock: the attack's seconds over the evaluation subset (clean and final forwards "
+                     "included), on the machine and load its job ran under")
+    return _figure(panels, notes, ncols=2 if wall else None, width=5.2)
+
+
+#: Figure kind → its pure data function (``figures_spgd`` registers the drawing of each).
+SPGD_PANELS: dict[str, Callable[[pd.DataFrame], FigureData]] = {"accuracy_vs_cost": accuracy_vs_cost_panels}
