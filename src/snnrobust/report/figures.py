@@ -130,8 +130,8 @@ def _axes_style(ax, twin, panel: Panel) -> None:
         ax.set_xscale(panel.xscale)
     if panel.yscale != "linear":
         ax.set_yscale(panel.yscale)
-    if panel.ylim is not None:
-        ax.set_ylim(*panel.ylim)
+    if panel.ylim is not None:  # a log axis keeps its own lower limit (0 has no place on it)
+        ax.set_ylim(*((None, panel.ylim[1]) if panel.yscale == "log" and panel.ylim[0] <= 0 else panel.ylim))
     if panel.categories is not None:
         ax.set_xticks(range(len(panel.categories)),
                       [f"{c:g}" if isinstance(c, float) else str(c) for c in panel.categories],

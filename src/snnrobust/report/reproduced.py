@@ -26,7 +26,7 @@ COST_METRICS = ("forward_passes", "backward_passes", "wall_s", "forward_share", 
 #: Training metrics.csv columns renamed to the papers' metric names; other numeric columns keep their name.
 TRAINING_ALIASES = {"robust_acc": "robust_accuracy", "epoch_s": "epoch_time"}
 #: Metrics a reproduced frame can hold, besides analysis statistics and method-specific training columns.
-REPRODUCED_METRICS = frozenset({"accuracy", *COST_METRICS, "train_loss", "train_acc", "test_loss", "test_acc",
+REPRODUCED_METRICS = frozenset({"accuracy", "accuracy_change_vs_table2", *COST_METRICS, "train_loss", "train_acc", "test_loss", "test_acc",
                                 "robust_accuracy", "epoch_time", "precision", "l0_fraction", "l1", "l2"})
 #: Report views: a slot names one; each takes the measurements of some result kinds (``kind`` column). The
 #: attacks view holds transfer rows too (``threat`` tells them apart), as the papers' tables mix both.
@@ -188,7 +188,34 @@ def measurements(attacks: list[str], transfer: list[str], analyses: list[str], t
     if not parts:
         return pd.DataFrame(columns=[*RUN_KEYS, "arch", "metric", "value", "kind"])
     frame = pd.concat(parts, ignore_index=True).drop(columns=["source_file"], errors="ignore")
-    return with_row_keys(frame.assign(arch=frame["model"]), spec)
+    frame = with_row_keys(frame.assign(arch=frame["model"]), spec)
+    return pd.concat([frame, pooling_changes(frame, spec)], ignore_index=True)
+
+
+#: What must agree between an avg-pool accuracy and its max-pool twin's (everything but the model itself).
+TWIN_KEYS = ("dataset", "method", "seed", "attack", "eps", "steps", "threat", "space", "mode", "n_eval", "kind")
+
+
+def pooling_changes(frame: pd.DataFrame, spec: Mapping) -> pd.DataFrame:
+    """The trail paper's Table 3 change: accuracy of each avg-pool model minus its max-pool twin's (same paper
+    architecture via ``arch_map``, same dataset, method, seed and attack settings), as ``accuracy_change_vs_table2``
+    rows in percentage points on the avg-pool model. Empty where no model carries a ``pooling`` key."""
+    if "pooling" not in frame or frame.empty:
+        return frame.iloc[0:0]
+    acc = frame[(frame["metric"] == "accuracy") & frame["pooling"].isin(["avg", "max"])]
+    family = acc["model"].map(lambda m: (spec.get("arch_map") or {}).get(m, m))
+    keys = [k for k in TWIN_KEYS if k in acc]
+    acc = acc.assign(_family=family, **{k: acc[k].astype(str) for k in keys if k != "kind"})
+    avg, mx = acc[acc["pooling"] == "avg"], acc[acc["pooling"] == "max"]
+    twins = avg.merge(mx[[*keys, "_family", "value"]], on=[*keys, "_family"], suffixes=("", "_max"))
+    if twins.empty:
+        return frame.iloc[0:0]
+    out = twins.drop(columns=["_family", "value_max", "outcomes_from"], errors="ignore")
+    out = out.assign(metric="accuracy_change_vs_table2", value=twins["value"] - twins["value_max"], unit="pp")
+    for k in keys:  # back to the frame's types (the merge compared them as text)
+        if k != "kind":
+            out[k] = out[k].map(dict(zip(acc[k], frame.loc[acc.index, k])))
+    return out
 
 
 def paper_maps(spec: Mapping) -> dict[str, dict]:
