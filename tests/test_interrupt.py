@@ -55,6 +55,8 @@ def _tiny(cfg: dict) -> dict:
     study["train"] = [{"dataset": ["digits"], "model": ["snn_vgg_tiny"], "method": ["vanilla"], "seed": [0]}]
     study["sweeps"] = [{"dataset": ["digits"], "model": ["snn_vgg_tiny"], "method": ["vanilla"], "seed": [0],
                         "attack": ["fgsm"], "eps_255": [8]}]
+    study["analyses"] = []
+    study.pop("recipe", None)  # the defaults above, not the study's own recipe
     cfg["studies"] = {STUDY: study}
     return cfg
 

@@ -32,8 +32,15 @@ def planned_outputs(output: str) -> dict[str, set[str]]:
 
 
 def expected(plan, study: str) -> dict[str, set[str]]:
+    """The result files a study's target plans: its own, plus the training of any run its sweeps attack that another
+    study trains (the trail paper's Fig. 2 attacks the SR study's RAT model)."""
     files = plan.study_files(study)
-    return {rule: set(files[kind]) for rule, kind in RESULT_RULES.items() if files[kind]}
+    want = {rule: set(files[kind]) for rule, kind in RESULT_RULES.items() if files[kind]}
+    attacked = {"/".join(f.split("/")[2:6]) for kind in ("attacks", "transfer") for f in files.get(kind, ())}
+    borrowed = {f"results/models/{run}/metrics.csv" for run in attacked}
+    if borrowed - want.get("train", set()):
+        want["train"] = want.get("train", set()) | borrowed
+    return want
 
 
 @pytest.mark.parametrize("scale", ["default", "cpu", "paper"])

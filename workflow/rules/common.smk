@@ -142,7 +142,8 @@ def report_spec(study, table):
         "kind": TABLES[table][1],
         "study": study,
         "scale": config["scale"],
-        "paper_table": next((t for t, view in rep.get("slots", {}).items() if view == table), None),
+        # the first paper *table* the view fills (a figure slot of the same view pairs with no table)
+        "paper_table": next((t for t, view in rep.get("slots", {}).items() if view == table and "_table" in t), None),
         "arch_map": {k: v["paper_name"] for k, v in config["models"].items() if "paper_name" in v},
         "stand_in_models": sorted(k for k, v in config["models"].items() if v.get("stand_in")),
         **paper_keys(study),
