@@ -234,7 +234,7 @@ def test_pull_of_one_study_fetches_that_study_only_and_completes_its_target(orig
 
 def test_corrupted_remote_copy_is_an_error_naming_the_file_and_nothing_is_checked_out(origin, tmp_path):
     remote = copy_workspace(_remote(origin), tmp_path / "remote")
-    target = "results/attacks/digits/snn_vgg_tiny/vanilla/s0/fgsm_eps8.json"
+    target = "results/attacks/digits/snn_vgg_tiny/vanilla/s0/pgd10_eps8.json"
     h = lock_hashes(origin)[target]
     _corrupt(remote / "files/md5" / h[:2] / h[2:])
     wf = clone(origin, tmp_path / "clone", str(remote))
@@ -246,7 +246,7 @@ def test_corrupted_remote_copy_is_an_error_naming_the_file_and_nothing_is_checke
 def test_corrupted_cache_copy_is_an_error_naming_the_file_then_a_pull_refetches(origin, tmp_path):
     wf = clone(origin, tmp_path / "clone", str(_remote(origin)))
     make(wf, "pull", f"SCALE={SCALE}", f"STUDY={STUDY}")
-    target = "results/models/digits/snn_vgg_tiny/vanilla/s0/metrics.csv"
+    target = "results/models/digits/sew_resnet18_max/vanilla/s0/metrics.csv"  # a model of the trail study
     h = lock_hashes(wf)[target]
     _corrupt(wf / ".dvc/cache/files/md5" / h[:2] / h[2:])
     (wf / target).unlink()
