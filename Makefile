@@ -20,6 +20,10 @@ STUDY ?= all
 CORES ?= 2
 SNAKEMAKE := $(VENV)/bin/snakemake --workflow-profile workflow/profiles/$(PROFILE) --configfile config/$(SCALE).yaml --cores $(CORES)
 REPORT := results/report.html
+# Local runs start each job's verb in a fork of a warm server (torch imported once: snnrobust.preload); PRELOAD=0
+# turns it off. Slurm jobs run on their own.
+PRELOAD ?= $(if $(filter default,$(PROFILE)),1,0)
+WARM := $(if $(filter 1,$(PRELOAD)),$(PY) -m snnrobust.preload run --,)
 STAMP := $(VENV)/.installed
 # The environment lock (pip-compile --generate-hashes) of this platform and Python; `make lock` remakes it.
 LOCK ?= envs/requirements-linux-x86_64-py311.lock
@@ -58,7 +62,7 @@ reproduce: $(STAMP)
 	@test -s config/$(SCALE).yaml || { echo "snnrobust: error: config/$(SCALE).yaml is missing or empty" >&2; exit 2; }
 	@$(PY) workflow/scripts/slurm/check_profile.py workflow/profiles/$(PROFILE) >/dev/null
 	@$(PY) -m snnrobust unlock-stale
-	$(SNAKEMAKE) $(STUDY)
+	$(WARM) $(SNAKEMAKE) $(STUDY)
 	@if [ ! -f $(REPORT) ] || [ -n "$$(find results -type f -newer $(REPORT) -not -path 'results/checkpoints/*' -not -name README.md -print -quit)" ]; then \
 		$(SNAKEMAKE) $(STUDY) --report $(REPORT) && echo "report: $(REPORT)"; \
 	else echo "report up to date: $(REPORT)"; fi
