@@ -139,3 +139,10 @@ def test_run_serves_the_command_and_leaves_nothing_behind(tmp_path):
     socket_path = out.stdout.splitlines()[0]
     assert "config/default.yaml: ok" in out.stdout
     assert not os.path.exists(socket_path) and not os.path.exists(os.path.dirname(socket_path))
+
+
+def test_help_exits_as_in_its_own_process(server):
+    alone = _job(["attack", "--help"], cwd=ROOT)
+    warm = _job(["attack", "--help"], env={preload.ENV: server[0]}, cwd=ROOT)
+    assert (warm.returncode, warm.stdout) == (alone.returncode, alone.stdout) == (0, alone.stdout)
+    assert "--spec" in warm.stdout

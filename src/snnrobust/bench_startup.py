@@ -13,6 +13,10 @@ CLOCK_MONOTONIC, shared by parent and child (taken just before the parent starts
 ``(python)`` (bare interpreter) and ``(cli)`` (``snnrobust.cli`` imported, nothing run) are the baselines.
 Verbs are timed round-robin (one run of each per round, median over rounds), so load hits all alike.
 
+The second table is the warm start of ``make reproduce`` (``snnrobust.preload``): the wall seconds of a whole job
+that stops at its first check (a spec with an unknown key, so it has loaded everything its verb imports and parsed
+its arguments), run as its own process and through a preload server, round-robin, median.
+
 Usage: ``python -m snnrobust.bench_startup [--quick] [--out PATH.json]``. Timings belong here, never in tests.
 """
 
@@ -133,6 +137,7 @@ def measure(warmup: int, repeats: int) -> dict:
                 if round_ >= warmup:
                     times[row].append(out["seconds"])
                 last[row] = out
+        warm = measure_warm(repeats, tmp)
     result = {}
     for row in rows:
         loaded = set(last[row]["loaded"])
@@ -140,9 +145,61 @@ def measure(warmup: int, repeats: int) -> dict:
                        "modules": last[row]["modules"], "packages": last[row]["packages"],
                        **{pkg: pkg in loaded for pkg in WATCH}}
     return {"config": {"warmup": warmup, "repeats": repeats, "python": sys.executable},
-            "verbs": result, "wall_s": time.perf_counter() - begin,
+            "verbs": result, "warm": warm, "wall_s": time.perf_counter() - begin,
             "environment": {"python": platform.python_version(), "machine": platform.machine(),
                             "cpus": os.cpu_count(), "loadavg_after": list(os.getloadavg())}}
+
+
+#: verbs whose warm start is timed (the ones that load torch, plus two report verbs)
+WARM_VERBS = ("prepare", "train", "attack", "analyze", "figure", "table")
+
+
+def _job_argv(verb: str, tmp: str) -> list[str]:
+    """The verb with placeholder paths and a spec it refuses at once (after its imports)."""
+    from snnrobust.cli import VERBS
+
+    argv = [verb]
+    for flags, kwargs in VERBS[verb]._cli[1]:
+        positional = not flags[0].startswith("-")
+        if flags[-1] == "--spec":
+            argv += ["--spec", json.dumps({"no_such_key": 1})]
+        elif positional or kwargs.get("required"):
+            value = os.path.join(tmp, flags[-1].lstrip("-").replace("-", "_"))
+            argv += [value] if positional else [flags[-1], value]
+    return argv
+
+
+def measure_warm(repeats: int, tmp: str) -> dict:
+    """Median wall seconds of a refused job per verb: its own process vs a fork of a preload server."""
+    from snnrobust import preload
+
+    if not [v for v in WARM_VERBS if ONLY is None or v in ONLY]:
+        return {}
+    path = os.path.join(tmp, "preload.socket")
+    server = subprocess.Popen([sys.executable, "-m", "snnrobust.preload", "serve", path],
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        while not os.path.exists(path):
+            if server.poll() is not None:
+                raise RuntimeError("the preload server did not start")
+            time.sleep(0.05)
+        modes = {"own_s": {k: v for k, v in os.environ.items() if k != preload.ENV},
+                 "warm_s": {**os.environ, preload.ENV: path}}
+        verbs_ = [v for v in WARM_VERBS if ONLY is None or v in ONLY]
+        times = {v: {m: [] for m in modes} for v in verbs_}
+        for _ in range(repeats + 1):  # the first round fills the file cache
+            for verb in verbs_:
+                for mode, env in modes.items():
+                    start = time.monotonic()
+                    proc = subprocess.run([sys.executable, "-m", "snnrobust", *_job_argv(verb, tmp)], env=env,
+                                          capture_output=True, text=True, cwd=tmp)
+                    if proc.returncode != 2:
+                        raise RuntimeError(f"{verb} ({mode}) did not stop at its spec: {proc.stderr.strip()[-300:]}")
+                    times[verb][mode].append(time.monotonic() - start)
+        return {v: {m: statistics.median(ts[m][1:]) for m in modes} for v, ts in times.items()}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def table(result: dict) -> str:
@@ -154,6 +211,10 @@ def table(result: dict) -> str:
                      f"{yes[row['torch_geometric']]:>4s} {row['modules']:8d}  {' '.join(row['packages'])}")
     lines.append(f"(median of {result['config']['repeats']} runs per verb; whole case {result['wall_s']:.0f} s; "
                  f"load average after: {', '.join(f'{v:.2f}' for v in result['environment']['loadavg_after'])})")
+    lines.append("")
+    lines.append(f"{'refused job':18s} {'own process s':>14s} {'preload fork s':>15s} {'saved s':>8s}")
+    for verb, row in result.get("warm", {}).items():
+        lines.append(f"{verb:18s} {row['own_s']:14.2f} {row['warm_s']:15.2f} {row['own_s'] - row['warm_s']:8.2f}")
     return "\n".join(lines)
 
 

@@ -34,7 +34,8 @@ _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 WARM_MODULES = ("torch", "numpy", "pandas", "spikingjelly.activation_based.neuron", "snnrobust.cli",
                 "snnrobust.commands.attack", "snnrobust.commands.train", "snnrobust.commands.analyze",
                 "snnrobust.commands.prepare", "snnrobust.commands.report", "snnrobust.attacks", "snnrobust.analysis",
-                "snnrobust.methods", "snnrobust.models", "snnrobust.training", "snnrobust.data")
+                "snnrobust.methods", "snnrobust.models", "snnrobust.training", "snnrobust.data",
+                "snnrobust.report.figures")
 
 
 def _identity() -> dict:
@@ -122,6 +123,10 @@ def _worker(request: dict, fds: list[int]) -> None:
     code = 1
     try:
         code = main(sys.argv[1:])
+    except SystemExit as exc:  # argparse's --help and its own exits
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
     finally:
         for stream in (sys.stdout, sys.stderr):
             try:
