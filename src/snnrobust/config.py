@@ -229,11 +229,14 @@ def _check_attack_spaces(plan: Plan) -> None:
 
 
 def _check_recipes(plan: Plan) -> None:
-    from snnrobust.training import train_config_from
+    """Each run's merged recipe and its ``robust_eval`` (attack name and options included) build now."""
+    from snnrobust.training import robust_eval_from, train_config_from
 
     for run in plan.runs:
+        spec = plan.train_spec(run)
         try:
-            train_config_from(plan.train_spec(run)["train"])
+            train_config_from(spec["train"])
+            robust_eval_from(spec.get("robust_eval"))
         except SnnRobustError as exc:
             raise SnnRobustError(f"config training recipe of {run.dataset}/{run.model}/{run.method}: {exc}") from None
 
@@ -260,6 +263,8 @@ def _check_eval_sizes(plan: Plan) -> None:
     config, sizes = plan.config, {}
     jobs = [("sweep", key[0], job) for table in (plan.attacks, plan.transfers) for key, job in table.items()]
     jobs += [("analysis", key[0], job) for key, job in plan.analyses.items()]
+    jobs += [("robust_eval", run, robust) for run in plan.runs
+             if (robust := plan.train_spec(run).get("robust_eval")) and robust.get("n_eval") is not None]
     for what, run, job in jobs:
         if run.dataset not in sizes:
             ds = config["datasets"][run.dataset]

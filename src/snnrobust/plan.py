@@ -260,14 +260,21 @@ class Plan:
         return {"arch": m["arch"], "options": m.get("options", {})}
 
     def train_spec(self, run: Run) -> dict:
+        """The train verb's spec; a recipe's ``robust_eval`` (per-epoch robust accuracy) leaves ``train`` for
+        its own key, present only when set (specs without it, and their hashes, are as before)."""
         method = self.config["methods"][run.method]
-        return {
+        train = dict(self.runs[run]["train"])
+        robust_eval = train.pop("robust_eval", None)
+        spec = {
             "model": self._model(run.model),
             "method": {"name": method["name"], "options": method.get("options", {})},
-            "train": {**self.runs[run]["train"], "seed": run.seed},
+            "train": {**train, "seed": run.seed},
             "labels": run.fields(),
             "device": self.config.get("device", "auto"),
         }
+        if robust_eval is not None:
+            spec["robust_eval"] = robust_eval
+        return spec
 
     def train_resources(self, run: Run) -> dict:
         return self.runs[run]["resources"]

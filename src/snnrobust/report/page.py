@@ -1,4 +1,5 @@
-"""One report page per paper: coverage of its tables and figures, its claims, then paper-vs-reproduced tables.
+"""One report page per paper: coverage of its tables and figures, its claims, the gradient-masking checklist (where
+a study runs it), then paper-vs-reproduced tables.
 
 The page spec is a study's config ``report:`` section (``paper``, ``slots``, ``method_map``, ``attack_map``,
 ``dataset_names``, ``stand_ins``, ``claims``) plus ``study``, ``scale``, ``arch_map``, ``stand_in_models`` and the
@@ -184,7 +185,8 @@ def build_page(measurements: pd.DataFrame, spec: Mapping) -> Page:
         sections.append(body)
     coverage_df = pd.DataFrame(coverage)
     claims_df = claim_table(paper, measurements, spec)
-    page = _render(paper, spec, coverage_df, claims_df, [s for s in sections if s])
+    masking = _masking_section(measurements, spec)
+    page = _render(paper, spec, coverage_df, claims_df, [s for s in sections if s], masking)
     return Page(page, coverage_df, claims_df)
 
 
@@ -216,7 +218,7 @@ font-size:13px;margin-bottom:1em;max-width:100%}td.long,code{overflow-wrap:anywh
 details{max-width:100%;overflow-x:auto}img{height:auto}math{max-width:100%}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f0f0f0}
 td.num{text-align:right}.holds{background:#e3f6e3}.fails{background:#fbe3e3}.within-noise{background:#fbf5dc}
-.not-yet-run{color:#777}
+.not-yet-run{color:#777}.pass{background:#e3f6e3}.fail{background:#fbe3e3}.not-run{color:#777}
 .paper-layout{margin-bottom:.3em}.paper-layout th{text-align:center}.layout-note{margin:.15em 0;font-size:.9em}
 tr.ours-only td{font-style:italic}details{margin:.5em 0}
 .coverage{font-size:1.2em;font-weight:bold}img{max-width:100%}"""
@@ -323,7 +325,17 @@ def coverage_line(coverage: pd.DataFrame) -> str:
     return f"{done} of {len(counted)} tables/figures reproduced{tail}"
 
 
-def _render(paper: str, spec: Mapping, coverage: pd.DataFrame, claims: pd.DataFrame, sections: list[str]) -> str:
+def _masking_section(measurements: pd.DataFrame, spec: Mapping) -> str:
+    """The gradient-masking checklist section (``report.masking``), or nothing when no run was checked."""
+    from snnrobust.report.masking import checklist_html, checklist_rows, masking_checklist
+
+    if checklist_rows(measurements).empty:
+        return ""
+    return checklist_html(masking_checklist(measurements), spec)
+
+
+def _render(paper: str, spec: Mapping, coverage: pd.DataFrame, claims: pd.DataFrame, sections: list[str],
+            masking: str = "") -> str:
     title = paper_document(paper)["paper"]["title"]
     study, scale = spec.get("study", paper), spec.get("scale", "?")
     stand_in = (f"<p>At the {html.escape(str(scale))} scale some rows run on stand-ins "
@@ -346,7 +358,7 @@ def _render(paper: str, spec: Mapping, coverage: pd.DataFrame, claims: pd.DataFr
         f"paired bootstrap over the evaluation samples (and the seeds, where several were trained): the claim holds "
         f"or fails when the interval lies on one side of 0, and is <i>within noise</i> when it contains 0. The "
         f"paper's own values, where printed, give its verdict.</p>"
-        f"{_html_table(claim_cols, 'claims-table', status_col='result')}"
+        f"{_html_table(claim_cols, 'claims-table', status_col='result')}{masking}"
         f"<h2>Paper vs reproduced</h2>{''.join(sections) or '<p>No reproduced rows yet.</p>'}"
         "</body></html>\n"
     )
