@@ -1,5 +1,5 @@
 """Spiking-PGD adversarial training (Spiking-PGD paper, Sec. 5.3 and App. B): the ρ schedules, ρ = 0 is PGD-AT
-weight for weight, precision below 1 where layers reuse, exact resume after a crash and after SIGKILL, a recipe's
+weight for weight, precision (%) below 100 where layers reuse, exact resume after a crash and after SIGKILL, a recipe's
 robust_eval reaching metrics.csv, and bad options as one-line config errors."""
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def test_rho_zero_trains_exactly_as_pgd_at(digits_npz, tmp_path):
         assert torch.equal(a, b), name
     row = res_spgd.metrics[0]
     assert {k: row[k] for k in METRIC_COLUMNS} == res_at.metrics[0]
-    assert row["precision"] == 1.0 and row["precision_flops"] == 1.0 and row["rho"] == 0.0
+    assert row["precision"] == 100.0 and row["precision_flops"] == 100.0 and row["rho"] == 0.0
     assert spgd.cost.layer_forwards > 0  # the gate did run (and computed every layer)
 
 
@@ -93,7 +93,7 @@ def test_positive_rho_reuses_layers(digits_npz, tmp_path):
     row = result.metrics[0]
     assert result.columns[-3:] == ["rho", "precision", "precision_flops"]
     assert row["rho"] == 0.5
-    assert 0.0 < row["precision"] < 1.0 and 0.0 < row["precision_flops"] < 1.0
+    assert 0.0 < row["precision"] < 100.0 and 0.0 < row["precision_flops"] < 100.0
 
 
 def test_resume_after_a_crash_equals_the_uninterrupted_run(digits_npz, tmp_path):
@@ -161,7 +161,7 @@ def test_recipe_robust_eval_reaches_metrics_csv_and_a_killed_run_resumes_byte_id
     assert list(metrics.columns[-4:]) == ["robust_acc", "rho", "precision", "precision_flops"]
     assert metrics.robust_acc.notna().all() and metrics.robust_acc.between(0, 100).all()
     assert metrics.rho.tolist() == pytest.approx([0.3, exponential_rho(0.3, 2.0, 1, 2)], rel=1e-5)
-    assert (metrics.precision <= 1).all()
+    assert (metrics.precision <= 100).all()
 
     killed = tmp_path / "killed"
     killed.mkdir()

@@ -7,6 +7,7 @@ from snnrobust.attacks.base import (ATTACKS, Attack, AttackView, Cost, SignGradi
                                     make_attack)
 from snnrobust.attacks import (apgd, ensemble, fgsm, ifgsm, pgd, random_noise, rfgsm,  # noqa: F401
                                spiking_pgd)  # (register themselves)
+from snnrobust.attacks import topology  # noqa: F401  (registers the graph attack and its space)
 from snnrobust.attacks.ensemble import Ensemble
 from snnrobust.attacks.evaluate import evaluate_attack
 from snnrobust.attacks.gradient_rules import GRADIENT_RULES, GradientRule, make_gradient_rule, rate_gradient

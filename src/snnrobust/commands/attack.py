@@ -1,5 +1,10 @@
 """Verb `attack`: one attack on one trained model over the fixed evaluation subset, white-box, or
-black-box with adversarial examples made on a source model (``--source-model``)."""
+black-box with adversarial examples made on a source model (``--source-model``).
+
+Image data takes the pixel/spike attacks on the first ``n_eval`` test images. Graph data takes the graph
+(``topology``) attack on the first ``n_eval`` test nodes (all of them without ``n_eval``), attacked jointly
+(one perturbed graph, Xu et al.); its ``eps`` is the budget as a fraction of the graph's edges, so its rows
+carry ``eps_255: null`` and ``eps_unit: edge_fraction``; ``batch_size`` does not apply to graphs."""
 
 from __future__ import annotations
 
@@ -41,6 +46,33 @@ def _load_source(path: str, target_path: str, target_spec: dict, data, source_la
     return Transfer(attack, source), source, columns
 
 
+def _check_kind(atk, data) -> None:
+    """A graph attack (space ``topology``) on graph data, any other attack on images: otherwise one line."""
+    graph_attack = atk.space == "topology"
+    if graph_attack and data.kind != "graph":
+        raise SnnRobustError(f"attack {atk.name!r} perturbs a graph's edges, but {data.path} holds {data.kind} data")
+    if data.kind == "graph" and not graph_attack:
+        raise SnnRobustError(f"attack {atk.name!r} perturbs images (space {atk.space!r}), but {data.path} holds "
+                             f"graph data (use the topology attack)")
+
+
+def _graph_eval(data, n_eval: int | None, device):
+    """(view, batches) of the graph evaluation: the first ``n_eval`` test nodes (all if None), one batch of
+    every node's features and those nodes' labels; ``view(model)`` is ``model`` scored on those nodes."""
+    import torch
+
+    from snnrobust.data.loader import MaskedNodes
+
+    graph = data.graph
+    nodes = graph.test_mask.nonzero().flatten()
+    if n_eval is not None and n_eval > len(nodes):
+        raise SnnRobustError(f"asked for {n_eval} test nodes of {data.path}, which has only {len(nodes)}")
+    mask = torch.zeros_like(graph.test_mask)
+    mask[nodes[:n_eval]] = True
+    edge_index, on_device = graph.edge_index.to(device), mask.to(device)
+    return (lambda model: MaskedNodes(model.to(device), edge_index, on_device)), [(graph.x, graph.y[mask])]
+
+
 def attack(model_path: str, data_path: str, spec: dict, out: str, progress: bool = True,
            source_model: str | None = None) -> None:
     from snnrobust.attacks import evaluate_attack, make_attack
@@ -58,6 +90,13 @@ def attack(model_path: str, data_path: str, spec: dict, out: str, progress: bool
     device = resolve_device(spec.get("device"))
     seed = int(spec.get("seed", 0))
     data = load_prepared(data_path)
+    _check_kind(atk, data)
+    graph = data.kind == "graph"
+    if graph:  # the budget against the graph's node pairs, before any model is loaded
+        from snnrobust.attacks.topology import undirected_adjacency
+
+        g = data.graph
+        atk.budget_for(undirected_adjacency(g.edge_index, g.num_nodes))
     trained = load_trained_record(model_path, data_meta=data.meta, expect=spec.get("model"),
                                   labels=spec.get("labels"))
     model, train_spec = trained.model, trained.spec
@@ -65,7 +104,13 @@ def attack(model_path: str, data_path: str, spec: dict, out: str, progress: bool
     if source_model is not None:
         run, source, threat = _load_source(source_model, model_path, train_spec, data, source_labels, atk)
         source.to(device)
-    batches = _eval_batches(data, spec.get("n_eval"), int(spec.get("batch_size", 128)))
+    if graph:
+        view, batches = _graph_eval(data, spec.get("n_eval"), device)
+        model = view(model)
+        if source_model is not None:
+            run.source = view(source)
+    else:
+        batches = _eval_batches(data, spec.get("n_eval"), int(spec.get("batch_size", 128)))
     summary = evaluate_attack(model, run, batches, seed=seed, progress=progress, device=device)
     check_clean_accuracy(model_path, trained, summary["clean_acc"], summary["n"])
     samples = {key: summary.pop(key) for key in ("clean_correct", "adv_correct")}
@@ -74,7 +119,7 @@ def attack(model_path: str, data_path: str, spec: dict, out: str, progress: bool
         **threat,
         "attack_name": atk.name,
         "eps": eps,
-        "eps_255": round(eps * 255, 6),
+        "eps_255": None if graph else round(eps * 255, 6),
         "steps": getattr(atk, "steps", 1),
         "alpha": getattr(atk, "alpha", None),
         "random_start": getattr(atk, "random_start", False),

@@ -55,7 +55,7 @@ class SpikingPGDAT(AT):
     """AT (``at``'s loss) on Spiking-PGD examples; before epoch t the inner attack's ρ is ``rho`` (``schedule:
     constant``) or ``exponential_rho(rho, decay, t, epochs)``. ``epochs`` is the schedule's N, set to the run's
     epoch count (the loop does not tell a method its length). Metric columns: ``rho`` of the epoch, ``precision``
-    (layer forwards computed / requested by the inner attack over the epoch: the released code's "precision",
+    (percent of the layer forwards the inner attack requested over the epoch that it computed: the released code's "precision",
     Tab. 3) and ``precision_flops`` (the same weighted by MACs). ρ = 0 trains exactly as ``at`` with PGD."""
 
     name = "spiking_pgd_at"
@@ -97,6 +97,7 @@ class SpikingPGDAT(AT):
 
     def epoch_metrics(self):
         asked, done, macs, macs_done = (now - then for now, then in zip(self._layer_counts(), self._epoch_start))
+        # in percent, as the paper's Precision (%) and the loop's accuracy columns
         return {"rho": self.current_rho,
-                "precision": done / asked if asked else 1.0,
-                "precision_flops": macs_done / macs if macs else 1.0}
+                "precision": 100.0 * done / asked if asked else 100.0,
+                "precision_flops": 100.0 * macs_done / macs if macs else 100.0}

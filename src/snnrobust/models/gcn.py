@@ -1,4 +1,5 @@
-"""Two-layer GCN (Kipf & Welling): GCNConv → ReLU → dropout → GCNConv, on (x, edge_index)."""
+"""Two-layer GCN (Kipf & Welling): GCNConv → ReLU → dropout → GCNConv, on (x, edge_index), and the same
+weights on a dense, differentiable adjacency (``forward_dense``), which a topology attack differentiates."""
 
 from __future__ import annotations
 
@@ -33,6 +34,40 @@ class GCN(nn.Module):
         h = F.relu(self.conv1(x, edge_index))
         h = F.dropout(h, p=self.dropout, training=self.training)
         return self.conv2(h, edge_index)
+
+    def forward_dense(self, x: torch.Tensor, adj: torch.Tensor) -> torch.Tensor:
+        """``forward`` on a dense adjacency [N, N] (``adj[i, j]`` = weight of the edge j → i, as
+        ``dense_adjacency`` builds it): the same weights and normalisation, differentiable in ``adj``."""
+        a_norm = gcn_norm_dense(adj)
+        h = F.relu(_dense_conv(self.conv1, x, a_norm))
+        h = F.dropout(h, p=self.dropout, training=self.training)
+        return _dense_conv(self.conv2, h, a_norm)
+
+
+def dense_adjacency(edge_index: torch.Tensor, num_nodes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Dense [N, N] adjacency of ``edge_index`` in message-passing order: ``adj[target, source]`` (duplicate
+    edges add up, as GCNConv's aggregation does); a symmetric matrix for an undirected graph."""
+    adj = torch.zeros(num_nodes, num_nodes, dtype=dtype, device=edge_index.device)
+    ones = torch.ones(edge_index.shape[1], dtype=dtype, device=edge_index.device)
+    return adj.index_put_((edge_index[1], edge_index[0]), ones, accumulate=True)
+
+
+def gcn_norm_dense(adj: torch.Tensor) -> torch.Tensor:
+    """GCN normalisation D^-1/2 (A + I) D^-1/2 with D the row sums of A + I (Kipf & Welling, Eq. 2).
+
+    As GCNConv's ``add_remaining_self_loops``: a node with a self-loop keeps its weight, the others get 1.
+    """
+    diag = adj.diagonal()
+    a_hat = adj + torch.diag((diag == 0).to(adj.dtype))
+    d_inv_sqrt = a_hat.sum(1).pow(-0.5)
+    d_inv_sqrt = d_inv_sqrt.masked_fill(torch.isinf(d_inv_sqrt), 0.0)
+    return d_inv_sqrt[:, None] * a_hat * d_inv_sqrt[None, :]
+
+
+def _dense_conv(conv: nn.Module, x: torch.Tensor, a_norm: torch.Tensor) -> torch.Tensor:
+    """One GCNConv layer on a normalised dense adjacency: Â (x Wᵀ) + b."""
+    out = a_norm @ conv.lin(x)
+    return out if conv.bias is None else out + conv.bias
 
 
 @MODELS.register("gcn")

@@ -44,7 +44,7 @@ VIEW_ANALYSES = {"grad_norms": ("grad_norms",), "grad_hist": ("grad_hist",), "gr
                  "vulnerability": ("vulnerability",), "lambda_sweep": ("grad_norms",),
                  "op_sparsity": ("op_sparsity",), "sparsity_vs_weight_grad": ("op_sparsity",)}
 #: Attack registry names whose rows a view keeps (clean rows always stay).
-VIEW_ATTACKS = {"random_vs_fgsm": ("random", "fgsm"), "cost": ("pgd", "ifgsm", "mifgsm", "spiking_pgd")}
+VIEW_ATTACKS = {"random_vs_fgsm": ("random", "fgsm"), "cost": ("pgd", "ifgsm", "mifgsm", "spiking_pgd", "topology")}
 #: Spec entries that attach paper keys to config ids: spec key → the row column holding the id.
 ROW_KEY_SPECS = {"model_keys": "model", "attack_keys": "attack", "method_keys": "method"}
 
