@@ -24,7 +24,8 @@ from snnrobust.report.panels import (RUN_COLUMNS, FigureData, Panel, _figure, _m
                                      _varying, curves, eps_text, require)
 
 #: Attack family (registry name, or the paper's name case-folded) → the paper's legend name, in legend order.
-FAMILIES = {"pgd": "PGD", "ifgsm": "I-FGSM", "mifgsm": "MI-FGSM", "spiking_pgd": "Spiking-PGD"}
+FAMILIES = {"pgd": "PGD", "ifgsm": "I-FGSM", "mifgsm": "MI-FGSM", "spiking_pgd": "Spiking-PGD",
+            "topology": "PGD"}  # Fig. 6: on graphs the paper's PGD is Xu et al.'s topology attack (ε: edge-budget share)
 _BY_NAME = {**FAMILIES, **{v.casefold(): v for v in FAMILIES.values()}}
 #: The family whose cost is scaled by the share of layer work it did.
 GATED = "Spiking-PGD"
@@ -77,7 +78,7 @@ def cost_points(df: pd.DataFrame) -> tuple[pd.DataFrame, int, list[str]]:
     same_job = [c for c in keys if c != "seed"]
     wide["cost"] = wide.groupby(same_job, dropna=False, sort=False)["cost"].transform("mean")
     wide["wall_x"] = wide.groupby(same_job, dropna=False, sort=False)["wall_s"].transform("mean")
-    order = {f: i for i, f in enumerate(FAMILIES.values())}
+    order = {f: i for i, f in enumerate(dict.fromkeys(FAMILIES.values()))}
     wide = wide.assign(_order=wide["family"].map(order)).sort_values(["_order", "cost"], kind="stable")
     return wide.drop(columns="_order").reset_index(drop=True), t0, notes
 

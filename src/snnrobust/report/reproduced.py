@@ -38,13 +38,16 @@ VIEW_KINDS = {"attacks": ("attacks", "transfer"), "transfer": ("transfer",), "gr
               # the trail paper's gradient sparsity per operation (Figs. 3/5) and its Theorem 4.4 data
               "op_sparsity": ("analyses",), "sparsity_vs_weight_grad": ("analyses",),
               # the Spiking-PGD paper's Fig. 5: accuracy under attack against relative cost and wall-clock
-              "cost": ("attacks",)}
+              "cost": ("attacks",),
+              # and its Fig. 6: the graph attack's accuracy against its cost
+              "graph_cost": ("attacks",)}
 #: Analysis registry names whose rows a view keeps (views not listed keep every row of their kinds).
 VIEW_ANALYSES = {"grad_norms": ("grad_norms",), "grad_hist": ("grad_hist",), "grad_heatmap": ("grad_heatmap",),
                  "vulnerability": ("vulnerability",), "lambda_sweep": ("grad_norms",),
                  "op_sparsity": ("op_sparsity",), "sparsity_vs_weight_grad": ("op_sparsity",)}
 #: Attack registry names whose rows a view keeps (clean rows always stay).
-VIEW_ATTACKS = {"random_vs_fgsm": ("random", "fgsm"), "cost": ("pgd", "ifgsm", "mifgsm", "spiking_pgd", "topology")}
+VIEW_ATTACKS = {"random_vs_fgsm": ("random", "fgsm"), "cost": ("pgd", "ifgsm", "mifgsm", "spiking_pgd"),
+                "graph_cost": ("topology",)}
 #: Spec entries that attach paper keys to config ids: spec key → the row column holding the id.
 ROW_KEY_SPECS = {"model_keys": "model", "attack_keys": "attack", "method_keys": "method"}
 
@@ -248,7 +251,12 @@ def view_rows(frame: pd.DataFrame, view: str | None) -> pd.DataFrame:
     if view in VIEW_ANALYSES and "analysis_name" in frame:
         keep &= (frame["kind"] != "analyses") | frame["analysis_name"].isin(VIEW_ANALYSES[view])
     if view in VIEW_ATTACKS and "attack_name" in frame:
-        keep &= frame["attack_name"].isin(VIEW_ATTACKS[view]) | (frame["attack"] == "clean")
+        attacked = frame["attack_name"].isin(VIEW_ATTACKS[view])
+        runs = [c for c in RUN_KEYS if c in frame]  # a clean row stays where its run has an attack the view draws
+        drawn = frame.loc[keep & attacked, runs].drop_duplicates()
+        clean = (frame["attack"] == "clean") & pd.MultiIndex.from_frame(frame[runs]).isin(
+            pd.MultiIndex.from_frame(drawn)) if runs else frame["attack"] == "clean"
+        keep &= attacked | clean
     if view == "lambda_sweep":
         keep &= frame["lam"].notna() if "lam" in frame else False
         keep &= (frame["kind"] != "training") | (frame["metric"] == "test_acc")
