@@ -354,7 +354,9 @@ def render(timing: Timing) -> str:
     if cpu and total:
         lead += (f"Their processes used {_seconds(cpu)} CPU seconds, {100 * cpu / total:.0f} % of their wall time "
                  f"(as Snakemake sampled it): far below 100 % per thread means the jobs waited (for a core, the disk, "
-                 f"start-up) more than they computed. ")
+                 f"start-up) more than they computed, or that they ran in <code>make reproduce</code>'s warm-start "
+                 f"workers (<code>snnrobust.preload</code>), forks Snakemake does not sample: there CPU seconds and "
+                 f"memory are the waiting job process's, not the work's. ")
     lead += (f"Rule <code>{html.escape(str(top['rule']))}</code> takes the most, {_pct(top['share_pct'])} "
              f"({top['jobs']} jobs); the slowest job is <code>{html.escape(str(jobs.iloc[0]['job']))}</code> "
              f"({hms(jobs.iloc[0]['seconds'])}).</p>")
