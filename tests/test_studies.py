@@ -33,10 +33,12 @@ def planned_outputs(output: str) -> dict[str, set[str]]:
 
 def expected(plan, study: str) -> dict[str, set[str]]:
     """The result files a study's target plans: its own, plus the training of any run its sweeps attack that another
-    study trains (the trail paper's Fig. 2 attacks the SR study's RAT model)."""
+    study trains (the trail paper's Fig. 2 attacks the SR study's RAT model; Spiking-PGD's redundancy analyses the
+    SR study's ANN)."""
     files = plan.study_files(study)
     want = {rule: set(files[kind]) for rule, kind in RESULT_RULES.items() if files[kind]}
-    attacked = {"/".join(f.split("/")[2:6]) for kind in ("attacks", "transfer") for f in files.get(kind, ())}
+    attacked = {"/".join(f.split("/")[2:6]) for kind in ("attacks", "transfer", "analyses")
+                for f in files.get(kind, ())}
     borrowed = {f"results/models/{run}/metrics.csv" for run in attacked}
     if borrowed - want.get("train", set()):
         want["train"] = want.get("train", set()) | borrowed

@@ -119,6 +119,15 @@ def _image(ax, panel: Panel) -> None:
     ax.set_ylabel(panel.ylabel)
 
 
+def _heatmap(ax, panel: Panel) -> None:
+    """One labelled heatmap (rows × categories) with a colour bar from 0 to ``panel.vmax``."""
+    if panel.image is not None:
+        sns.heatmap(panel.image, cmap=panel.cmap, vmin=0, vmax=panel.vmax, cbar=True, ax=ax,
+                    xticklabels=list(panel.categories or []) or "auto", yticklabels=list(panel.rows or []) or "auto")
+    ax.set(title=panel.title, xlabel=panel.xlabel, ylabel=panel.ylabel)
+    ax.tick_params(axis="y", labelsize="x-small")
+
+
 def _axes_style(ax, twin, panel: Panel) -> None:
     """Titles, labels, scales, limits, category ticks and the legend (of both y axes) of one panel."""
     ax.set(title=panel.title, xlabel=panel.xlabel, ylabel=panel.ylabel)
@@ -155,6 +164,9 @@ def _draw_panel(ax, panel: Panel, colours: dict) -> None:
     """Draw one panel as its kind says."""
     if panel.kind == "image":
         _image(ax, panel)
+        return
+    if panel.kind == "heatmap":
+        _heatmap(ax, panel)
         return
     twin = ax.twinx() if any(s.axis == "right" for s in panel.series) else None
     if panel.kind == "bar":

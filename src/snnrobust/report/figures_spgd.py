@@ -1,4 +1,4 @@
-"""The Spiking-PGD paper's cost figure registered in ``FIGURES``: each kind's pure data function
+"""The Spiking-PGD paper's cost figure (Fig. 5) and redundancy heatmap (Fig. 1, Tables 1-2) registered in ``FIGURES``: each kind's pure data function
 (``panels_spgd.SPGD_PANELS``) drawn by the shared ``figures.draw``. Importing this module registers them."""
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ FIGURE_OF_VIEW = {"attacks": "eps_sweep", "transfer": "eps_sweep", "grad_norms":
                   "lambda_sweep": "lambda_sweep", "grad_hist": "grad_hist", "grad_heatmap": "grad_heatmap",
                   "vulnerability": "grad_norms", "op_sparsity": "op_sparsity",
                   "sparsity_vs_weight_grad": "sparsity_vs_weight_grad", "cost": "accuracy_vs_cost",
-                  "graph_cost": "accuracy_vs_cost"}
+                  "graph_cost": "accuracy_vs_cost", "redundancy": "redundancy_heatmap"}
 NOT_PRINTED = "not printed"
 CLAIM_COLUMNS = ["paper", "claim", "text", "source", "result", "reproduced", "settings", "left", "right",
                  "difference", "low", "high", "interval", "paper_result", "paper_values"]

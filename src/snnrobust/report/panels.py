@@ -54,13 +54,14 @@ class Series:
 @dataclass(frozen=True)
 class Panel:
     """One axes: its series, labels and scales. ``categories`` makes x categorical (drawn evenly spaced, in this
-    order); an ``image`` panel shows one array scaled to [0, 1] instead of series."""
+    order); an ``image`` panel shows one array scaled to [0, 1] instead of series, a ``heatmap`` panel one labelled
+array (rows × categories) with a colour bar from 0 to ``vmax``."""
 
     title: str
     xlabel: str = ""
     ylabel: str = ""
     series: tuple[Series, ...] = ()
-    kind: str = "line"  # line | step | bar | image
+    kind: str = "line"  # line | step | bar | image | heatmap
     categories: tuple | None = None
     xscale: str = "linear"
     linthresh: float | None = None  # symlog: the linear range around 0
@@ -69,6 +70,8 @@ class Panel:
     right_label: str = ""
     image: np.ndarray | None = None
     cmap: str = "magma"
+    rows: tuple | None = None  # heatmap: the row labels (``categories`` are its column labels)
+    vmax: float = 1.0  # heatmap: the top of the colour scale (0 at the bottom)
 
     def get(self, label: str) -> Series:
         """The series with this label (KeyError naming the labels there are)."""

@@ -11,17 +11,22 @@
 The frame is the tidy measurements of a study (``reproduced.measurements``): one row per (attack job, metric) with
 ``attack`` (config id or paper name), ``attack_name`` (registry name), ``steps``, ``metric`` (accuracy,
 forward_share, wall_s) and ``value``; clean rows and other attacks are left out.
+
+* ``redundancy_heatmap`` (Fig. 1 right, Appendix A Tables 1-2): the ``redundancy`` analysis's relative change
+  between consecutive PGD iterates, a heatmap of layer × iteration, one panel per run (model · method) and statistic
+  (activation, then gradient); rows ``metric`` (the statistic), ``layer``, ``iteration``, ``value``.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from snnrobust.errors import SnnRobustError
-from snnrobust.report.panels import (RUN_COLUMNS, FigureData, Panel, _figure, _metric, _name, _numeric, _split,
-                                     _varying, curves, eps_text, require)
+from snnrobust.report.panels import (RUN_COLUMNS, FigureData, Panel, _figure, _metric, _name, _numeric, _ordered,
+                                     _split, _varying, curves, eps_text, require)
 
 #: Attack family (registry name, or the paper's name case-folded) → the paper's legend name, in legend order.
 FAMILIES = {"pgd": "PGD", "ifgsm": "I-FGSM", "mifgsm": "MI-FGSM", "spiking_pgd": "Spiking-PGD",
@@ -117,5 +122,52 @@ def accuracy_vs_cost_panels(df: pd.DataFrame, wall: bool = True) -> FigureData:
     return _figure(panels, notes, ncols=2 if wall else None, width=5.2)
 
 
+#: The redundancy statistics (``analysis.redundancy``) in panel order, with their panel wording (Tables 1, 2).
+REDUNDANCY = {"activation_relative_change": "activation relative change ‖a_t − a_{t−1}‖/‖a_t‖",
+              "gradient_relative_change": "gradient relative change ‖g_t − g_{t−1}‖/‖g_t‖"}
+
+
+def redundancy_cells(rows: pd.DataFrame) -> tuple[np.ndarray, list[str], list]:
+    """One run's (layer × iteration) grid of mean values (seeds averaged), its layer labels (in ``layer_index``
+    order where rows carry it) and its iterations (ascending)."""
+    order = rows.sort_values("layer_index", kind="stable") if "layer_index" in rows else rows
+    layers = list(dict.fromkeys(order["layer"]))
+    iterations = sorted(_numeric(rows["iteration"]).dropna().unique().tolist())
+    grid = (rows.assign(iteration=_numeric(rows["iteration"]), value=_numeric(rows["value"]))
+            .pivot_table(index="layer", columns="iteration", values="value", aggfunc="mean")
+            .reindex(index=layers, columns=iterations))
+    return grid.to_numpy(dtype=float), [str(v) for v in layers], [int(i) for i in iterations]
+
+
+def redundancy_heatmap_panels(df: pd.DataFrame) -> FigureData:
+    """Spiking-PGD Fig. 1 (right) / Tables 1-2: relative change per layer (rows) and attack iteration (columns), one
+    heatmap per run (model · method) and statistic, colour scale shared within a statistic. Columns: metric, layer,
+    iteration, value (layer_index, dataset, model, method, seed optional)."""
+    require(df, ("metric", "layer", "iteration", "value"), "redundancy_heatmap")
+    data = _metric(df, *REDUNDANCY)
+    if data.empty:
+        raise SnnRobustError("figure redundancy_heatmap: the data has no activation_relative_change or "
+                             "gradient_relative_change rows")
+    who = _varying(data)
+    data = data.assign(run=data[who].apply(lambda r: _name(tuple(r)), axis=1) if who else "")
+    notes = ["iteration i compares the PGD iterate x_{i+1} with x_i (the paper's numbering from 0); "
+             "each cell the mean over the evaluation samples" +
+             (" and seeds" if "seed" in data and data["seed"].nunique() > 1 else "")]
+    runs, panels = _ordered(data["run"]), []
+    for statistic, wording in REDUNDANCY.items():
+        part = data[data["metric"] == statistic]
+        if part.empty:
+            continue
+        notes.append(f"{statistic}: {wording}")
+        top = float(np.nanmax(_numeric(part["value"]))) if part["value"].notna().any() else 0.0
+        for run in runs:
+            grid, layers, iterations = redundancy_cells(part[part["run"] == run])
+            panels.append(Panel(f"{run} · {statistic}" if run else statistic, "attack iteration", "layer",
+                                kind="heatmap", image=grid, categories=tuple(iterations), rows=tuple(layers),
+                                vmax=top or 1.0, cmap="viridis"))
+    return _figure(panels, notes, ncols=max(1, len(runs)), width=5.2, height=4.0)
+
+
 #: Figure kind → its pure data function (``figures_spgd`` registers the drawing of each).
-SPGD_PANELS: dict[str, Callable[[pd.DataFrame], FigureData]] = {"accuracy_vs_cost": accuracy_vs_cost_panels}
+SPGD_PANELS: dict[str, Callable[[pd.DataFrame], FigureData]] = {"accuracy_vs_cost": accuracy_vs_cost_panels,
+                                                                 "redundancy_heatmap": redundancy_heatmap_panels}

@@ -40,11 +40,14 @@ VIEW_KINDS = {"attacks": ("attacks", "transfer"), "transfer": ("transfer",), "gr
               # the Spiking-PGD paper's Fig. 5: accuracy under attack against relative cost and wall-clock
               "cost": ("attacks",),
               # and its Fig. 6: the graph attack's accuracy against its cost
-              "graph_cost": ("attacks",)}
+              "graph_cost": ("attacks",),
+              # and its Fig. 1 / Tables 1-2: activation and gradient change per layer and PGD iteration
+              "redundancy": ("analyses",)}
 #: Analysis registry names whose rows a view keeps (views not listed keep every row of their kinds).
 VIEW_ANALYSES = {"grad_norms": ("grad_norms",), "grad_hist": ("grad_hist",), "grad_heatmap": ("grad_heatmap",),
                  "vulnerability": ("vulnerability",), "lambda_sweep": ("grad_norms",),
-                 "op_sparsity": ("op_sparsity",), "sparsity_vs_weight_grad": ("op_sparsity",)}
+                 "op_sparsity": ("op_sparsity",), "sparsity_vs_weight_grad": ("op_sparsity",),
+                 "redundancy": ("redundancy",)}
 #: Attack registry names whose rows a view keeps (clean rows always stay).
 VIEW_ATTACKS = {"random_vs_fgsm": ("random", "fgsm"), "cost": ("pgd", "ifgsm", "mifgsm", "spiking_pgd"),
                 "graph_cost": ("topology",)}
