@@ -133,7 +133,7 @@ HEAVY_STUDY = "sr"
 
 
 def _needs_heavy_run(sweep: dict, config: dict) -> bool:
-    """Whether a sweep attacks a (model, method) that no remaining study trains."""
+    """Whether a sweep or analysis entry needs a (model, method) that no remaining study trains."""
     trained = {(m, meth) for study in config["studies"].values() for entry in study.get("train", [])
                for m in entry["model"] for meth in entry["method"]}
     return any((m, meth) not in trained for m in sweep["model"] for meth in sweep["method"])
@@ -145,8 +145,10 @@ def reproduced(tmp_path_factory) -> Path:
         wf = workspace(tmp_path_factory.mktemp("reproduced") / "wf")
         config = yaml.safe_load((wf / "config/default.yaml").read_text())
         del config["studies"][HEAVY_STUDY]
-        for study in config["studies"].values():  # sweeps that attack a run only the SR study trains (trail Fig. 2)
-            study["sweeps"] = [s for s in study.get("sweeps", []) if not _needs_heavy_run(s, config)]
+        for study in config["studies"].values():  # sweeps and analyses of a run only the SR study trains (trail
+            for key in ("sweeps", "analyses"):     # Fig. 2; Spiking-PGD's redundancy of the normal ANN)
+                if key in study:
+                    study[key] = [s for s in study[key] if not _needs_heavy_run(s, config)]
         (wf / "config/default.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         git(wf, "commit", "-qam", "default scale without the SR study")
         make(wf, "reproduce", "SCALE=default")

@@ -379,9 +379,10 @@ SYNTHETIC = {
 
 def test_every_registered_figure_has_synthetic_data():
     # the SR paper's four figures are drawn from synthetic frames in tests/test_figures_sr.py, Spiking-PGD's cost
-    # figure in tests/test_spgd_panels.py
+    # figure in tests/test_spgd_panels.py, its redundancy heatmap in tests/test_redundancy.py
     assert set(FIGURES.names()) == set(SYNTHETIC) | {"random_vs_fgsm", "lambda_sweep", "grad_hist", "grad_heatmap",
-                                                      "op_sparsity", "sparsity_vs_weight_grad", "accuracy_vs_cost"}
+                                                      "op_sparsity", "sparsity_vs_weight_grad", "accuracy_vs_cost",
+                                                      "redundancy_heatmap"}  # tests/test_redundancy.py
 
 
 @pytest.mark.parametrize("name", sorted(SYNTHETIC))
