@@ -10,6 +10,7 @@
 #   make remote URL=... / make push / make pull [STUDY=..]   share results through a DVC remote (SSH or folder)
 #   make bench              SNN vs ANN forward+backward timing (multi-step vs single-step loop), and seconds
 #                           per training step of the SR paper's methods and of the ensemble attack vs PGD
+#                           and Spiking-PGD vs PGD wall-clock (forward, backward and block reuse)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -85,6 +86,7 @@ bench: $(STAMP)
 	$(PY) -m snnrobust.bench_methods --out results/bench/methods.json
 	$(PY) -m snnrobust.bench_threads --out results/bench/threads.json
 	$(PY) -m snnrobust.bench_startup --out results/bench/startup.json
+	$(PY) -m snnrobust.bench_spiking_pgd --out results/bench/spiking_pgd.json
 
 # The default DAG on CUDA in a scratch copy; clean accuracies compared with this machine's CPU run.
 gpu-check: $(STAMP)

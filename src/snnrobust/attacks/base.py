@@ -36,7 +36,8 @@ class Cost:
     Layer work counts the gated Conv2d/Linear layers only: forwards (calls), their MACs, and the
     MACs of their backward. A layer's backward work is its input gradient Aᵀg, as many MACs as its
     forward: an attack differentiates the input only, so no weight gradient is ever computed, and a
-    reused layer's virtual Aᵀg counts as a full layer backward (only ``virtual_grad: false`` skips it).
+    reused layer's virtual Aᵀg counts as a full layer backward (``virtual_grad: false`` skips it, and so does
+    ``backward_reuse`` where it returns the last input gradient).
     """
 
     forward: int = 0

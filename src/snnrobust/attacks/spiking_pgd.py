@@ -21,7 +21,12 @@ class SpikingPGD(PGD):
     over the batch, Eq. 3) and backpropagate the virtual surrogate gradient Aᵀ(∂L/∂ô) (Sec. 4.3), or zero with
     ``virtual_grad: false``. ``ungated`` lists module paths that always compute; ``reference`` picks the input
     the gate compares with (``previous``: Eq. 3 and the released code; ``computed``: the input of the last
-    computed output). ρ = 0 is PGD bit for bit."""
+    computed output). ρ = 0 is PGD bit for bit.
+
+    Beyond the paper (off by default; their result columns appear only when on): ``backward_reuse`` lets a reused
+    layer whose upstream gradient changed by less than ρ return its last input gradient (skipping Aᵀg);
+    ``block_reuse`` gates residual blocks as units, so a reused block also skips its BN/activation/add and
+    backpropagates through the graph kept from the iteration that computed it (``attacks/reuse.py``)."""
 
     name = "spiking_pgd"
 
@@ -35,6 +40,8 @@ class SpikingPGD(PGD):
         virtual_grad: bool = True,
         ungated: list[str] | None = None,
         reference: Literal["previous", "computed"] = "previous",
+        backward_reuse: bool = False,
+        block_reuse: bool = False,
         **common,
     ):
         super().__init__(eps, steps=steps, alpha=alpha, random_start=random_start, **common)
@@ -43,13 +50,17 @@ class SpikingPGD(PGD):
             raise SnnRobustError(f"spiking_pgd rho must be >= 0, got {rho}")
         if reference not in ("previous", "computed"):
             raise SnnRobustError(f"spiking_pgd reference must be 'previous' or 'computed', got {reference!r}")
+        for option, value in (("backward_reuse", backward_reuse), ("block_reuse", block_reuse)):
+            if not isinstance(value, bool):
+                raise SnnRobustError(f"spiking_pgd {option} must be true or false, got {value!r}")
         self.rho, self.virtual_grad, self.reference = rho, bool(virtual_grad), reference
+        self.backward_reuse, self.block_reuse = backward_reuse, block_reuse
         self.ungated = [str(p) for p in (ungated or [])]
         self._reuse = None
 
     def __call__(self, model, x, y, generator=None):
-        with activation_reuse(model, self.rho, self.virtual_grad, self.ungated, self.reference,
-                              cost=self.cost) as reuse:
+        with activation_reuse(model, self.rho, self.virtual_grad, self.ungated, self.reference, cost=self.cost,
+                              backward_reuse=self.backward_reuse, block_reuse=self.block_reuse) as reuse:
             self._reuse = reuse
             try:
                 return super().__call__(model, x, y, generator)
@@ -63,5 +74,6 @@ class SpikingPGD(PGD):
         return super().loss_gradient(view, z, y)
 
     def columns(self):
+        extra = {k: True for k in ("backward_reuse", "block_reuse") if getattr(self, k)}
         return {**super().columns(), "rho": self.rho, "virtual_grad": self.virtual_grad,
-                "ungated": ",".join(self.ungated) or None, "reference": self.reference}
+                "ungated": ",".join(self.ungated) or None, "reference": self.reference, **extra}
