@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping
 import pandas as pd
 
 from snnrobust.errors import SnnRobustError
+from snnrobust.report.budget import BUDGET_KEY, BUDGET_METRICS
 from snnrobust.report.intervals import FAILS, HOLDS, WITHIN_NOISE, Interval, claim_interval, verdict
 from snnrobust.report.pairing import KEY_ORDER, comparable, comparable_frame, key_columns
 from snnrobust.report.paper_values import load_paper_values, paper_document, paper_vocabulary
@@ -73,15 +74,15 @@ def _terms(key: str, value: Any) -> frozenset | None:
 
 
 def known_keys(paper: str) -> set[str]:
-    """Keys a selector may use: the usual keys plus every key column of the paper's rows."""
-    return set(KEY_ORDER) | set(key_columns(load_paper_values(paper)))
+    """Keys a selector may use: the usual keys, every key column of the paper's rows and the equal-budget key."""
+    return set(KEY_ORDER) | set(key_columns(load_paper_values(paper))) | {BUDGET_KEY}
 
 
 def known_metrics() -> set[str]:
     """Metrics the reproduced frame can hold: the fixed ones plus every registered analysis's statistics."""
     from snnrobust.analysis.registry import ANALYSES
 
-    metrics = set(REPRODUCED_METRICS)
+    metrics = set(REPRODUCED_METRICS) | set(BUDGET_METRICS)
     for name in ANALYSES.names():
         metrics |= set(getattr(ANALYSES.get(name), "STATISTICS", ()))
     return {m.casefold() for m in metrics}

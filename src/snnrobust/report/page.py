@@ -20,11 +20,12 @@ from typing import Any, Mapping
 import pandas as pd
 
 from snnrobust.errors import SnnRobustError
+from snnrobust.report.budget import with_budget_rows
 from snnrobust.report.claims import Claim, evaluate, known_keys, load_claims, parse_claims
 from snnrobust.report.layout import lay_out
 from snnrobust.report.mathtext import to_html
 from snnrobust.report.paper_values import list_papers, list_slots, paper_document, table_meta
-from snnrobust.report.reproduced import VIEW_KINDS, in_paper_vocabulary, view_rows
+from snnrobust.report.reproduced import VIEW_KINDS, in_paper_vocabulary, view_rows, without_epochs
 from snnrobust.report.tables import eps_label, paper_vs_reproduced
 
 #: Fields a study's report section may hold.
@@ -38,7 +39,13 @@ FIGURE_OF_VIEW = {"attacks": "eps_sweep", "transfer": "eps_sweep", "grad_norms":
                   "lambda_sweep": "lambda_sweep", "grad_hist": "grad_hist", "grad_heatmap": "grad_heatmap",
                   "vulnerability": "grad_norms", "op_sparsity": "op_sparsity",
                   "sparsity_vs_weight_grad": "sparsity_vs_weight_grad", "cost": "accuracy_vs_cost",
-                  "graph_cost": "accuracy_vs_cost", "redundancy": "redundancy_heatmap"}
+                  "graph_cost": "accuracy_vs_cost", "redundancy": "redundancy_heatmap",
+                  "training_curves": "training_curves"}
+#: The per-epoch metrics a ``training_curves`` figure draws, in panel order, with their panel titles: the
+#: Spiking-PGD paper's accuracy curves (Figs. 7, 10, 11: clean and robust) and precision curves (Figs. 8, 12, 13:
+#: instantaneous and average over the epochs so far).
+CURVE_METRICS = {"test_acc": "clean accuracy (%)", "robust_accuracy": "robust accuracy (%)",
+                 "precision": "precision (%)", "precision_cumulative": "average precision (%)"}
 NOT_PRINTED = "not printed"
 CLAIM_COLUMNS = ["paper", "claim", "text", "source", "result", "reproduced", "settings", "left", "right",
                  "difference", "low", "high", "interval", "paper_result", "paper_values"]
@@ -140,7 +147,19 @@ def _figure_data(view: str, rows: pd.DataFrame) -> pd.DataFrame:
         return rows[(rows["metric"] == "accuracy") & (rows["attack"] != "clean")]
     if view == "lambda_sweep":
         return _lambda_curves(rows)
+    if view == "training_curves":
+        return _training_curves(rows)
     return rows  # random_vs_fgsm keeps the clean point of the runs with curves itself (panels.random_vs_fgsm_panels)
+
+
+def _training_curves(rows: pd.DataFrame) -> pd.DataFrame:
+    """The per-epoch rows of the metrics in ``CURVE_METRICS``, in its order and under its panel titles (one curve
+    per run in each panel, labelled by what tells the runs apart: the method id, and the model or dataset where
+    they vary)."""
+    order = {metric: i for i, metric in enumerate(CURVE_METRICS)}
+    shown = rows[rows["metric"].isin(list(CURVE_METRICS))]
+    shown = shown.assign(_order=shown["metric"].map(order)).sort_values("_order", kind="stable")
+    return shown.drop(columns="_order").assign(metric=shown["metric"].map(CURVE_METRICS))
 
 
 def _lambda_curves(rows: pd.DataFrame) -> pd.DataFrame:
@@ -199,7 +218,8 @@ def claim_table(paper: str, measurements: pd.DataFrame, spec: Mapping) -> pd.Dat
 
     claims: list[Claim] = load_claims(paper) + parse_claims(spec.get("claims") or [], paper, "report")
     keys = known_keys(paper)
-    ours = in_paper_vocabulary(measurements, spec)
+    # training: each run's last epoch only; Spiking-PGD's low-budget points meet the baselines at equal budget
+    ours = with_budget_rows(in_paper_vocabulary(without_epochs(measurements), spec))
     theirs = load_paper_values(paper)
     load = OutcomeStore()
     rows = []

@@ -27,11 +27,19 @@ COST_METRICS = ("forward_passes", "backward_passes", "wall_s", "forward_share", 
 TRAINING_ALIASES = {"robust_acc": "robust_accuracy", "epoch_s": "epoch_time"}
 #: Metrics a reproduced frame can hold, besides analysis statistics and method-specific training columns.
 REPRODUCED_METRICS = frozenset({"accuracy", "accuracy_change_vs_table2", *COST_METRICS, "train_loss", "train_acc", "test_loss", "test_acc",
-                                "robust_accuracy", "epoch_time", "precision", "l0_fraction", "l1", "l2"})
+                                "robust_accuracy", "epoch_time", "precision", "precision_last", "precision_cumulative", "l0_fraction",
+                                "l1", "l2"})
+#: Result kind of the per-epoch training rows (every epoch of every run, for curves over epochs). Only the
+#: ``training_curves`` view shows them: other views, the tables and the claims see training through the last
+#: epoch of each run (kind ``training``), see :func:`without_epochs`.
+EPOCH_KIND = "training_epochs"
 #: Report views: a slot names one; each takes the measurements of some result kinds (``kind`` column). The
 #: attacks view holds transfer rows too (``threat`` tells them apart), as the papers' tables mix both.
 VIEW_KINDS = {"attacks": ("attacks", "transfer"), "transfer": ("transfer",), "grad_norms": ("analyses",),
               "analyses": ("analyses",), "training": ("training",),
+              # every epoch of every training run: the Spiking-PGD paper's Figs. 7-8 and 10-13 (accuracy and
+              # precision curves of adversarial training)
+              "training_curves": (EPOCH_KIND,),
               # the SR paper's figures (Fig. 1, 3/6, 4, 5) and its Theorem 4.3 data
               "random_vs_fgsm": ("attacks",), "lambda_sweep": ("attacks", "analyses", "training"),
               "grad_hist": ("analyses",), "grad_heatmap": ("analyses",), "vulnerability": ("analyses",),
@@ -137,7 +145,10 @@ def analysis_measurements(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def training_measurements(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per-epoch training metrics → the last epoch of each run, one row per numeric metric column."""
+    """Per-epoch training metrics → the last epoch of each run, one row per numeric metric column. ``precision``
+    (Spiking-PGD-AT) is the whole training's: the mean over its epochs (equal-sized), the share of the inner attack's
+    layer forwards computed in training, as Table 3 prints it ("under 30 % of the computation" for λ = 2, whose last
+    epochs compute almost everything); the last epoch's own is ``precision_last``."""
     if rows.empty:
         return pd.DataFrame()
     if not {"model", "epoch"} <= set(rows):
@@ -145,9 +156,40 @@ def training_measurements(rows: pd.DataFrame) -> pd.DataFrame:
     ids = [c for c in RUN_KEYS if c in rows]
     last = rows.sort_values("epoch").groupby(["source_file"], sort=False).tail(1)
     last = last.assign(epoch_s=last["source_file"].map(_mean_epoch_seconds))
+    if "precision" in last:
+        whole = pd.to_numeric(rows["precision"], errors="coerce").groupby(rows["source_file"]).mean()
+        last = last.assign(precision_last=last["precision"], precision=last["source_file"].map(whole))
     values = [c for c in last.select_dtypes("number") if c not in (*ids, "epoch", "lr")]
     long = last.melt(id_vars=ids, value_vars=values, var_name="metric", value_name="value").dropna(subset=["value"])
     return long.assign(metric=long["metric"].replace(TRAINING_ALIASES), kind="training")
+
+
+def training_epoch_measurements(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per-epoch training metrics → every epoch of each run, one row per numeric metric (kind ``training_epochs``,
+    with its ``epoch``). A run with a ``precision`` column also gets ``precision_cumulative``: the mean precision of
+    epochs 1..e (the Spiking-PGD paper's average precision, Fig. 8)."""
+    if rows.empty:
+        return pd.DataFrame()
+    if not {"model", "epoch"} <= set(rows):
+        raise SnnRobustError("training metrics lack column(s) model or epoch")
+    ids = [c for c in RUN_KEYS if c in rows]
+    rows = rows.sort_values("epoch", kind="stable")
+    if "precision" in rows:
+        precision = pd.to_numeric(rows["precision"], errors="coerce")
+        rows = rows.assign(precision_cumulative=precision.groupby(rows["source_file"], sort=False)
+                           .transform(lambda s: s.expanding().mean()))
+    values = [c for c in rows.select_dtypes("number") if c not in (*ids, "epoch", "lr")]
+    long = rows.melt(id_vars=[*ids, "epoch"], value_vars=values, var_name="metric",
+                     value_name="value").dropna(subset=["value"])
+    return long.assign(metric=long["metric"].replace(TRAINING_ALIASES), kind=EPOCH_KIND)
+
+
+def without_epochs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The measurements the tables and claims see: all but the per-epoch training rows (each run's last epoch
+    stays, as kind ``training``), without their ``epoch`` column."""
+    if "kind" not in frame:
+        return frame
+    return frame[frame["kind"] != EPOCH_KIND].drop(columns=["epoch"], errors="ignore")
 
 
 def _mean_epoch_seconds(metrics_path: str) -> float:
@@ -183,12 +225,15 @@ def with_row_keys(frame: pd.DataFrame, spec: Mapping) -> pd.DataFrame:
 
 def measurements(attacks: list[str], transfer: list[str], analyses: list[str], training: list[str],
                  spec: Mapping) -> pd.DataFrame:
-    """Every reproduced measurement of a study as one tidy frame (``kind`` says which result kind it came from)."""
+    """Every reproduced measurement of a study as one tidy frame (``kind`` says which result kind it came from;
+    training appears twice: each run's last epoch as ``training``, every epoch as ``training_epochs``)."""
+    trained = read_result_rows(training, "training metrics")
     parts = [
         attack_measurements(read_result_rows(attacks, "attack result"), "attacks"),
         attack_measurements(read_result_rows(transfer, "transfer result"), "transfer"),
         analysis_measurements(read_result_rows(analyses, "analysis result")),
-        training_measurements(read_result_rows(training, "training metrics")),
+        training_measurements(trained),
+        training_epoch_measurements(trained),
     ]
     parts = [p for p in parts if not p.empty]
     if not parts:
@@ -247,7 +292,8 @@ def in_paper_vocabulary(frame: pd.DataFrame, spec: Mapping) -> pd.DataFrame:
 
 def view_rows(frame: pd.DataFrame, view: str | None) -> pd.DataFrame:
     """The measurements a report view shows (none for no view): its result kinds, narrowed to the analyses and
-    attacks it draws (a histogram view never sees heatmap rows); the λ sweep keeps only methods with a ``lam``."""
+    attacks it draws (a histogram view never sees heatmap rows); the λ sweep keeps only methods with a ``lam``.
+    Only ``training_curves`` sees the per-epoch training rows (and their ``epoch`` column)."""
     if not view or frame.empty:
         return frame.iloc[0:0]
     keep = frame["kind"].isin(VIEW_KINDS[view])
@@ -263,4 +309,6 @@ def view_rows(frame: pd.DataFrame, view: str | None) -> pd.DataFrame:
     if view == "lambda_sweep":
         keep &= frame["lam"].notna() if "lam" in frame else False
         keep &= (frame["kind"] != "training") | (frame["metric"] == "test_acc")
+    if EPOCH_KIND not in VIEW_KINDS[view]:  # the epoch column belongs to the per-epoch rows alone
+        return frame[keep].drop(columns=["epoch"], errors="ignore")
     return frame[keep]
