@@ -185,8 +185,9 @@ def test_budget_sweeps_pass_the_number_as_is(default_config):
         _sweep(c, "spiking_pgd").update(budget=[0.05])
 
     plan = validated(mutated(default_config, edge_budget))
-    (key,) = [k for k in plan.studies["spiking_pgd"].attacks if k[1] == "pgd10-steps1"]
-    assert key[2] == "0.05" and plan.attack_spec(key)["eps"] == 0.05
+    steps1 = [k for k in plan.studies["spiking_pgd"].attacks if k[1] == "pgd10-steps1"]
+    (key,) = [k for k in steps1 if k[2] == "0.05"]  # the edited (first) sweep's; the other keeps its eps
+    assert plan.attack_spec(key)["eps"] == 0.05 and len(steps1) == 2
 
 
 def _all_specs(plan):
