@@ -219,8 +219,12 @@ def test_bench_methods_quick_writes_json(tmp_path, monkeypatch):
     out = tmp_path / "methods.json"
     assert bench_methods.main(["--quick", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert set(result["train_step_ratio_to_vanilla"]) == {"vanilla", "at", "rat", "sr", "sr_star"}
+    assert set(result["train_step_ratio_to_vanilla"]) == {"vanilla", "at", "rat", "sr", "sr_star", "part_forward",
+                                                          "part_forward_input_backward"}
     assert result["train_step_ratio_to_vanilla"]["vanilla"] == 1.0
+    s = result["train_step_seconds"]  # the floor is (2F + Bin + 2B) / (F + B) of the passes timed alone
+    f, b_in, b = s["part_forward"], s["part_forward_input_backward"] - s["part_forward"], s["vanilla"] - s["part_forward"]
+    assert result["sr_floor_ratio_to_vanilla"] == pytest.approx((2 * f + b_in + 2 * b) / (f + b))
     assert set(result["attack_ratio_to_pgd10"]) == {"pgd10", "ensemble_cascade", "ensemble_all_members"}
     assert result["paper_table7_ratio_to_vanilla"]["sr_star"] == 583 / 65
 

@@ -62,6 +62,31 @@ def _train_step(name: str, x: torch.Tensor, y: torch.Tensor) -> Callable[[], Non
     return run
 
 
+def _parts(x: torch.Tensor, y: torch.Tensor) -> dict[str, Callable[[], None]]:
+    """The passes an SR step is made of, timed alone on a vanilla model in train mode: a forward (with its graph),
+    and a forward followed by the input-only backward (the direction of Eq. 13)."""
+    model = _snn().train()
+
+    def forward() -> None:
+        torch.nn.functional.cross_entropy(model(x), y)
+
+    def input_backward() -> None:
+        xx = x.detach().requires_grad_(True)
+        torch.autograd.grad(torch.nn.functional.cross_entropy(model(xx), y), xx)
+
+    return {"part_forward": forward, "part_forward_input_backward": input_backward}
+
+
+def sr_floor(step_s: dict[str, float]) -> float:
+    """SR's step ÷ vanilla's if each pass cost what it costs alone: forwards at x and x̂ (2F), the input-only
+    backward (Bin) and two full backwards (2B), over F + B (B = vanilla step − F). Reusing the neuron terms of the
+    first backward in the second is what can take SR below it; the CE and SR terms' weight gradients cannot."""
+    f = step_s["part_forward"]
+    b_in = step_s["part_forward_input_backward"] - f
+    b = step_s["vanilla"] - f
+    return (2 * f + b_in + 2 * b) / (f + b)
+
+
 def _briefly_trained(x: torch.Tensor, y: torch.Tensor, steps: int = 30) -> torch.nn.Module:
     """A model fitted a little to the batch, so the attacks break some samples and not others (the cascade's
     saving depends on how many samples the first member already breaks)."""
@@ -95,7 +120,8 @@ def measure(warmup: int, repeats: int, seed: int = 0) -> dict:
     gen = torch.Generator().manual_seed(seed)
     x = torch.rand(BATCH, *SHAPE, generator=gen)
     y = torch.randint(0, CLASSES, (BATCH,), generator=gen)
-    train_times = _round_robin({name: _train_step(name, x, y) for name in METHOD_SPECS}, warmup, repeats)
+    train_times = _round_robin({**{name: _train_step(name, x, y) for name in METHOD_SPECS}, **_parts(x, y)},
+                               warmup, repeats)
     step_s = {name: statistics.median(ts) for name, ts in train_times.items()}
     model = _briefly_trained(x, y)
     pgd = make_attack("pgd", eps=EPS, steps=10, alpha=2.5 * EPS / 10, random_start=True)
@@ -115,6 +141,7 @@ def measure(warmup: int, repeats: int, seed: int = 0) -> dict:
                    "repeats": repeats, "threads": torch.get_num_threads(), "methods": METHOD_SPECS},
         "train_step_seconds": step_s,
         "train_step_ratio_to_vanilla": {n: s / vanilla for n, s in step_s.items()},
+        "sr_floor_ratio_to_vanilla": sr_floor(step_s),
         "paper_table7_ratio_to_vanilla": {n: s / paper_vanilla for n, s in PAPER_EPOCH_S.items()},
         "attack_seconds": attack_s,
         "attack_ratio_to_pgd10": {n: s / attack_s["pgd10"] for n, s in attack_s.items()},
@@ -128,6 +155,8 @@ def table(result: dict) -> str:
         lines.append(f"{name:14s} {1000 * result['train_step_seconds'][name]:10.1f} "
                      f"{result['train_step_ratio_to_vanilla'][name]:10.2f} "
                      f"{result['paper_table7_ratio_to_vanilla'][name]:24.2f}")
+    lines.append(f"{'sr floor':14s} {'':10s} {result['sr_floor_ratio_to_vanilla']:10.2f}   (2F + Bin + 2B) / (F + B), "
+                 f"passes timed alone (F {1000 * result['train_step_seconds']['part_forward']:.1f} ms)")
     lines.append(f"\n{'attack call':22s} {'median ms':>10s} {'÷ PGD-10':>10s}")
     for name, s in result["attack_seconds"].items():
         lines.append(f"{name:22s} {1000 * s:10.1f} {result['attack_ratio_to_pgd10'][name]:10.2f}")
