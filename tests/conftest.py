@@ -23,6 +23,33 @@ SMALL_SNN_SPEC = {
 }
 
 
+def separable_linear(n: int) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    """A linear model trained to 100 % on ``n`` linearly separable 3x8x8 images (its input gradient is the model:
+    nothing masked), with those images and labels."""
+    torch.manual_seed(0)
+    w = torch.randn(4, 192)
+    x = torch.rand(n, 3, 8, 8)
+    y = (x.flatten(1) @ w.T).argmax(1)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 4))
+    opt = torch.optim.Adam(model.parameters(), 0.05)
+    for _ in range(150):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model.eval(), x, y
+
+
+class Rounded(torch.nn.Module):
+    """A model behind input quantisation (``round``): the input gradient is zero everywhere, a masked model."""
+
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(torch.round(x * 4) / 4)
+
+
 def run_cli(*args: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m snnrobust`` as the workflow does, capturing output."""
     proc = subprocess.run(

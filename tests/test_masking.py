@@ -11,6 +11,8 @@ from snnrobust.analysis import ANALYSES
 from snnrobust.analysis.masking import ITEMS, MaskingChecklist, paired_increase
 from snnrobust.errors import SnnRobustError
 
+from conftest import Rounded, separable_linear
+
 CHEAP = {"eps_255": [8, 64], "ladder_steps": 5, "steps": [2, 5]}
 
 
@@ -21,28 +23,8 @@ def _checks(rows: list[dict]) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def separable():
     """A linear model trained to 100 % on linearly separable 3x8x8 data (its gradient is the model, nothing masked)."""
-    torch.manual_seed(0)
-    w = torch.randn(4, 192)
-    x = torch.rand(96, 3, 8, 8)
-    y = (x.flatten(1) @ w.T).argmax(1)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 4))
-    opt = torch.optim.Adam(model.parameters(), 0.05)
-    for _ in range(150):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    return model.eval(), [(x[:48], y[:48]), (x[48:], y[48:])]
-
-
-class Rounded(torch.nn.Module):
-    """The same model behind input quantisation (``round``): the input gradient is zero everywhere, masked."""
-
-    def __init__(self, inner: torch.nn.Module):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner(torch.round(x * 4) / 4)
+    model, x, y = separable_linear(96)
+    return model, [(x[:48], y[:48]), (x[48:], y[48:])]
 
 
 def test_returns_every_item_and_tidy_rows(toy_model, one_thread):

@@ -15,6 +15,8 @@ from snnrobust.report.masking import (CHECKLIST_ITEMS, FAIL, NOT_RUN, PASS, PAPE
 from snnrobust.report.page import build_page
 from snnrobust.report.reproduced import measurements
 
+from conftest import Rounded, separable_linear
+
 EPS = 8 / 255
 RUN = dict(dataset="digits", model="tiny", seed=0)
 #: (method, threat) → robust accuracy (%) of pgd10 at 8/255
@@ -29,35 +31,15 @@ def _attack_file(path: Path, method: str, threat: str, robust: float) -> str:
     return str(path)
 
 
-class Rounded(torch.nn.Module):
-    """Input quantisation in front of a model: no input gradient (a masked model)."""
-
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner(torch.round(x * 4) / 4)
-
-
 @pytest.fixture(scope="module")
 def checklist_file(tmp_path_factory) -> str:
     """Real analysis rows: vanilla is a trained linear model (passes), at the same model behind rounding (masked)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # 2 shared cores (see conftest.one_thread)
-    torch.manual_seed(0)
-    w = torch.randn(4, 192)
-    x = torch.rand(48, 3, 8, 8)
-    y = (x.flatten(1) @ w.T).argmax(1)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 4))
-    opt = torch.optim.Adam(model.parameters(), 0.05)
-    for _ in range(150):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
+    model, x, y = separable_linear(48)
     analysis = ANALYSES.create("masking_checklist", eps_255=[8, 64], ladder_steps=5, steps=[2, 5])
     rows = []
-    for method, net in (("vanilla", model.eval()), ("at", Rounded(model).eval())):
+    for method, net in (("vanilla", model), ("at", Rounded(model).eval())):
         labels = {**RUN, "method": method, "analysis": "masking_checklist", "analysis_name": "masking_checklist"}
         rows += [{**labels, **r} for r in analysis(net, [(x, y)])]
     torch.set_num_threads(threads)
