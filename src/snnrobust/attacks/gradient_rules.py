@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from snnrobust.attacks.patching import instance_forwards
 from snnrobust.errors import SnnRobustError
 from snnrobust.options import Range
 from snnrobust.registry import Registry
@@ -98,9 +99,6 @@ def _neurons(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if hasattr(m, "surrogate_function") and hasattr(m, "v_threshold")]
 
 
-_NO_OWN_FORWARD = object()
-
-
 @contextlib.contextmanager
 def rate_gradient(model: nn.Module, tau: float = 1.0) -> Iterator[nn.Module]:
     """Within the block every spiking neuron of ``model`` backpropagates the RGA rate rule; spikes
@@ -112,17 +110,9 @@ def rate_gradient(model: nn.Module, tau: float = 1.0) -> Iterator[nn.Module]:
         raise SnnRobustError(f"gradient rule 'rga' needs multi-step neurons [T, B, ...], got {single[0]} in "
                              "single-step mode")
     slope = functools.partial(rate_slope, tau=tau)
-    saved = [(m, m.__dict__.get("forward", _NO_OWN_FORWARD)) for m in neurons]
-    try:
-        for m, _ in saved:
-            m.forward = functools.partial(_rga_forward, m.forward, slope, float(m.v_threshold))
+    with instance_forwards((m, functools.partial(_rga_forward, m.forward, slope, float(m.v_threshold)))
+                           for m in neurons):
         yield model
-    finally:
-        for m, own in saved:
-            if own is _NO_OWN_FORWARD:
-                m.__dict__.pop("forward", None)
-            else:
-                m.forward = own
 
 
 def _rga_forward(neuron_forward: Callable, slope: Callable, threshold: float, x_seq: torch.Tensor) -> torch.Tensor:

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from snnrobust.attacks.patching import instance_forwards
 from snnrobust.errors import SnnRobustError
 
 REFERENCES = ("previous", "computed")
@@ -374,9 +375,6 @@ class ActivationReuse:
         return 0
 
 
-_NO_OWN_FORWARD = object()
-
-
 @contextlib.contextmanager
 def activation_reuse(model: nn.Module, rho: float, virtual_grad: bool = True, ungated: Sequence[str] = (),
                      reference: Reference = "previous", cost=None, backward_reuse: bool = False,
@@ -387,15 +385,8 @@ def activation_reuse(model: nn.Module, rho: float, virtual_grad: bool = True, un
     reuse = ActivationReuse(model, rho, virtual_grad, ungated, reference, cost, backward_reuse, block_reuse)
     gated = [(reuse.forward, name, m) for name, m in reuse.layers.items()]
     gated += [(reuse.block_forward, name, m) for name, m in reuse.blocks.items()]
-    saved = [(m, m.__dict__.get("forward", _NO_OWN_FORWARD)) for _, _, m in gated]
     try:
-        for gate, name, m in gated:
-            m.forward = functools.partial(gate, name, m, m.forward)
-        yield reuse
+        with instance_forwards((m, functools.partial(gate, name, m, m.forward)) for gate, name, m in gated):
+            yield reuse
     finally:
-        for m, own in saved:
-            if own is _NO_OWN_FORWARD:
-                m.__dict__.pop("forward", None)
-            else:
-                m.forward = own
         reuse.clear()
