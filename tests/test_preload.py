@@ -72,6 +72,28 @@ def test_no_server_or_another_library_copy_falls_back_to_the_jobs_own_process(se
     assert preload.delegate(["--help"]) is None  # refused: the job would run another copy's code
 
 
+def test_a_library_changed_since_the_server_started_falls_back(server, monkeypatch):
+    """A ``git pull`` mid-run: the server's forks would run the code it imported on the job's new data files."""
+    monkeypatch.setenv(preload.ENV, server[0])
+    monkeypatch.setattr(preload, "source_stamp", lambda root: "files-edited-since")
+    assert preload.delegate(["--help"]) is None
+
+
+def test_the_source_stamp_changes_with_any_code_or_data_file(tmp_path):
+    (tmp_path / "pkg" / "__pycache__").mkdir(parents=True)
+    code, data = tmp_path / "pkg" / "mod.py", tmp_path / "pkg" / "values.yaml"
+    code.write_text("x = 1\n")
+    data.write_text("a: 1\n")
+    first = preload.source_stamp(str(tmp_path))
+    (tmp_path / "pkg" / "__pycache__" / "mod.pyc").write_bytes(b"compiled")  # not a source: same stamp
+    assert preload.source_stamp(str(tmp_path)) == first
+    os.utime(data, ns=(data.stat().st_atime_ns, data.stat().st_mtime_ns + 1))
+    second = preload.source_stamp(str(tmp_path))
+    assert second != first
+    code.unlink()
+    assert preload.source_stamp(str(tmp_path)) not in (first, second)
+
+
 def _descendants(pid: int) -> set[int]:
     """Live processes below ``pid`` (its supervisors and their workers), read from /proc."""
     children: dict[int, list[int]] = {}

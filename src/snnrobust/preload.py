@@ -9,7 +9,8 @@ status; a signal it gets is passed on to the worker, and a worker whose job died
 benchmarks and per-file outputs see an ordinary job.
 
 Anything unexpected falls back to running in the job's own process, with the same outputs: no server, a server of
-another interpreter or another copy of the library, or a refused connection. Slurm jobs never use it (the Makefile
+another interpreter or another copy of the library, a library whose files changed since the server imported it (a
+``git pull`` mid-run: the worker would run the old code on the new data files), or a refused connection. Slurm jobs never use it (the Makefile
 wraps the local profile only).
 """
 
@@ -39,10 +40,29 @@ WARM_MODULES = ("torch", "numpy", "pandas", "spikingjelly.activation_based.neuro
 
 
 def _identity() -> dict:
-    """What must match between a job and the server for the worker to be the job's own code."""
+    """What must match between a job and the server for the worker to be the job's own code: the interpreter, the
+    copy of the library and the state of its files."""
     import snnrobust
 
-    return {"python": os.path.realpath(sys.executable), "package": os.path.realpath(snnrobust.__file__)}
+    package = os.path.realpath(snnrobust.__file__)
+    return {"python": os.path.realpath(sys.executable), "package": package,
+            "source": source_stamp(os.path.dirname(package))}
+
+
+def source_stamp(root: str) -> str:
+    """A digest of every code and data file under ``root`` (relative path, size, mtime): it changes when any is
+    edited, added or removed. About a millisecond for this library."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith((".py", ".yaml", ".yml", ".json")):
+                st = os.stat(os.path.join(folder, name))
+                rel = os.path.relpath(os.path.join(folder, name), root)
+                digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def _recv_exact(conn: socket.socket, n: int) -> bytes:
@@ -136,7 +156,7 @@ def _worker(request: dict, fds: list[int]) -> None:
         os._exit(code)
 
 
-def _supervise(conn: socket.socket) -> None:
+def _supervise(conn: socket.socket, identity: dict) -> None:
     """In a forked supervisor: read one job, fork its worker, wait for it (or for the job to vanish), answer."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     msg, fds, _flags, _addr = socket.recv_fds(conn, _HEADER.size, 3)
@@ -145,8 +165,8 @@ def _supervise(conn: socket.socket) -> None:
         request = json.loads(_recv_exact(conn, length))
     except (struct.error, EOFError, ValueError):
         os._exit(0)
-    if len(fds) != 3 or {k: request.get(k) for k in ("python", "package")} != _identity():
-        conn.sendall(_PID.pack(-1))  # another interpreter or copy of the library: the job runs itself
+    if len(fds) != 3 or {k: request.get(k) for k in identity} != identity:
+        conn.sendall(_PID.pack(-1))  # another interpreter, copy or state of the library: the job runs itself
         os._exit(0)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -175,6 +195,7 @@ def serve(path: str, parent: int | None = None) -> None:
     """Import the warm modules, then fork a supervisor per job until SIGTERM (or until ``parent`` exits)."""
     import importlib
 
+    identity = _identity()  # the files as they are imported: a job sees their state when it starts
     for name in WARM_MODULES:
         importlib.import_module(name)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
@@ -192,7 +213,7 @@ def serve(path: str, parent: int | None = None) -> None:
         conn.settimeout(None)
         if os.fork() == 0:
             listener.close()
-            _supervise(conn)
+            _supervise(conn, identity)
         conn.close()
 
 
