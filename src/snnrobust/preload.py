@@ -51,7 +51,7 @@ def _identity() -> dict:
 
 def source_stamp(root: str) -> str:
     """A digest of every code and data file under ``root`` (relative path, size, mtime): it changes when any is
-    edited, added or removed. About a millisecond for this library."""
+    edited, added or removed. A few milliseconds for this library (3.7 ms measured, 2 busy cores)."""
     import hashlib
 
     digest = hashlib.sha1()
