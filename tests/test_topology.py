@@ -221,7 +221,9 @@ def test_config_check_plans_a_budget_sweep_and_refuses_bad_budgets():
     jobs = {key[-1]: job["eps"] for key, job in plan.attacks.items() if key[1] == "topology"}
     assert {k: jobs.get(k) for k in ("0", "0.05", "0.1")} == {"0": 0.0, "0.05": 0.05, "0.1": 0.1}
     for budgets, options, match in (([-0.05], None, "budget"), ([0.05], {"samples": 0}, "samples"),
-                                    ([0.05], {"steps": 1.5}, "steps")):
+                                    ([0.05], {"steps": 1.5}, "steps"),
+                                    ([8.0], None, "'karate': topology budget eps=8 of 78 edges is 624 edge flips, "
+                                                  "more than the 561 node pairs")):
         with pytest.raises(SnnRobustError, match=match) as exc:
             validate_config(_config_with_topology(budgets, options), SCHEMA)
         assert "\n" not in str(exc.value)

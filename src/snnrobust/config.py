@@ -275,6 +275,28 @@ def _check_eval_sizes(plan: Plan) -> None:
                                  f"test split ({size} samples)")
 
 
+def _check_edge_budgets(plan: Plan) -> None:
+    """A topology sweep whose edge budget (a share of the graph's edges) flips more node pairs than the graph has is
+    an error now, not a failed job: the graph is built from its source and the attack's own budget rule applied."""
+    from snnrobust.attacks import make_attack
+    from snnrobust.data.sources import graph_adjacency
+
+    config, graphs = plan.config, {}
+    for key, job in plan.attacks.items():
+        variant = plan.attack_variants[key[-2]]
+        if variant["name"] != "topology":
+            continue
+        dataset = key[0].dataset
+        try:
+            if dataset not in graphs:
+                ds = config["datasets"][dataset]
+                graphs[dataset] = graph_adjacency(ds["source"], _data_paths(config, ds.get("options", {})))
+            if graphs[dataset] is not None:
+                make_attack("topology", eps=job["eps"], **variant["options"]).budget_for(graphs[dataset])
+        except SnnRobustError as exc:
+            raise SnnRobustError(f"config {plan.origin.get(key, 'sweeps')}: {dataset!r}: {exc}") from None
+
+
 def check_library(plan: Plan) -> None:
     """Names and option values of every declared component (grid-derived attack variants included),
     training recipes and report slots (imports torch and the registries)."""
@@ -286,6 +308,7 @@ def check_library(plan: Plan) -> None:
     _check_recipes(plan)
     _check_reports(config)
     _check_eval_sizes(plan)
+    _check_edge_budgets(plan)
 
 
 def library_fingerprint(config: dict) -> str:

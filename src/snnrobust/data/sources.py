@@ -88,6 +88,26 @@ def test_split_size(source: str, opts: dict[str, Any]) -> int | None:
         return None  # unreadable data is reported where it is prepared
 
 
+def graph_adjacency(source: str, opts: dict[str, Any]):
+    """The dense adjacency of a graph source's graph, built from its data (an edge budget's check at parse time),
+    or None for an image source or data that cannot be read here (reported where it is prepared)."""
+    src, _, own = check_source_options(source, opts)
+    if src.kind != "graph":
+        return None
+    import contextlib
+    import io
+
+    try:
+        # PyG prints "Processing..." while it builds Planetoid: not for a config check's output
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            data = src.build(**own).data
+    except (*_INPUT_ERRORS, SnnRobustError):  # not here yet (paper scale downloads it) or unreadable
+        return None
+    from snnrobust.attacks.topology import undirected_adjacency
+
+    return undirected_adjacency(data.edge_index, int(data.num_nodes))
+
+
 def prepare_dataset(source: str, out: str | Path, **opts: Any) -> None:
     """Build ``source`` with ``opts`` and write the prepared .npz ``out`` atomically.
 
