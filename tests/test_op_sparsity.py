@@ -330,6 +330,21 @@ def test_sparsity_vs_weight_grad_prints_pearson_r_over_runs():
     assert PT.pearson(pd.Series([1.0, 2.0]), pd.Series([2.0, 3.0])) is None
 
 
+def test_theorem44_table_lists_each_run_and_pearson_r():
+    """The numbers under the Theorem 4.4 figure: one row per run (x, y in %) and r over the runs, computed here
+    independently with numpy."""
+    frame = _frame({"a": 0.1, "b": 0.5, "c": 0.6})
+    frame.loc[(frame["model"] == "c") & (frame["op"] == "conv1") & (frame["metric"] == "zero_fraction"), "value"] = 0.4
+    table = PT.theorem44_table(frame)
+    runs = table[table["model"] != "all runs"]
+    assert list(runs["model"]) == ["a", "b", "c"]
+    x, y = runs.iloc[:, -3].astype(float), runs.iloc[:, -2].astype(float)
+    assert list(x) == pytest.approx([10.0, 10.0, 40.0]) and list(y) == pytest.approx([5.0, 25.0, 30.0])
+    (r,) = table.loc[table["model"] == "all runs", "pearson_r"]
+    assert float(r) == pytest.approx(np.corrcoef([10, 10, 40], [5, 25, 30])[0, 1], abs=0.005)
+    assert PT.theorem44_table(frame[frame["metric"] != "weight_zero_fraction"]).empty
+
+
 def test_the_view_and_both_figures_from_real_rows(tmp_path):
     from snnrobust.report.figures import draw
 

@@ -199,7 +199,7 @@ def build_page(measurements: pd.DataFrame, spec: Mapping) -> Page:
                 figures[view] = _figure_png(view, rows)
             count = len(rows)
             status = REPRODUCED if figures[view] else NO_ROWS
-            body = _figure_section(slot, figures[view]) if figures[view] else ""
+            body = _figure_section(slot, figures[view], _figure_table(view, rows)) if figures[view] else ""
         coverage.append({"paper": paper, "slot": slot["id"], "kind": slot["kind"], "section": slot["section"],
                          "view": view or "", "status": status, "reproduced_rows": count, "caption": slot["caption"]})
         sections.append(body)
@@ -318,10 +318,21 @@ def _empty_section(slot: dict) -> str:
             "</section>")
 
 
-def _figure_section(slot: dict, png: str) -> str:
+def _figure_table(view: str, rows: pd.DataFrame) -> str:
+    """The numbers drawn, as a table under the figure, for the views that have one (Theorem 4.4's)."""
+    from snnrobust.report.panels_trail import theorem44_table
+
+    tables = {"sparsity_vs_weight_grad": theorem44_table}
+    if view not in tables:
+        return ""
+    table = tables[view](rows)
+    return _html_table(table, "figure-table") if not table.empty else ""
+
+
+def _figure_section(slot: dict, png: str, table: str = "") -> str:
     return (f'<section class="slot" id="{slot["id"]}"><h3>{to_html(slot["caption"])}</h3>'
             f"<p>Section {html.escape(slot['section'])}: the reproduced counterpart (the paper prints no numbers).</p>"
-            f'<img alt="{slot["id"]}" src="data:image/png;base64,{png}"></section>')
+            f'<img alt="{slot["id"]}" src="data:image/png;base64,{png}">{table}</section>')
 
 
 def difference_cells(claims: pd.DataFrame) -> pd.Series:

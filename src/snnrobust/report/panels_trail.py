@@ -132,6 +132,25 @@ def sparsity_vs_weight_grad_panels(df: pd.DataFrame) -> FigureData:
     return _figure(panels, notes, width=5.5)
 
 
+def theorem44_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Theorem 4.4's numbers beside its figure: per run, the zeros (%) of the gradient w.r.t. the first layer's input
+    and of its per-sample weight gradient, then per dataset one row with Pearson's r over the runs (empty when no
+    run has both)."""
+    pairs = first_layer_pairs(df)
+    if pairs.empty:
+        return pd.DataFrame()
+    who = [c for c in ("dataset", *_varying(pairs, WHO)) if c in pairs]
+    runs = pairs.groupby(who, dropna=False, sort=False)[["x", "y"]].mean().reset_index()
+    runs = runs.rename(columns={"x": "zeros in ∇ first-layer input (%)", "y": "zeros in per-sample ∇w₁ (%)"})
+    rows = [runs.assign(pearson_r="")]
+    for dataset, part in _split(runs, "dataset"):
+        r = pearson(part.iloc[:, -2], part.iloc[:, -1])
+        rows.append(pd.DataFrame([{**({"dataset": dataset} if "dataset" in runs else {}), who[-1]: "all runs",
+                                   "pearson_r": "n/a (needs ≥ 3 runs that differ)" if r is None else f"{r:.2f}"}]))
+    out = pd.concat(rows, ignore_index=True).astype(object)
+    return out.where(out.notna(), "")
+
+
 #: Figure kind → its pure data function (``figures_trail`` registers the drawing of each).
 TRAIL_PANELS: dict[str, Callable[[pd.DataFrame], FigureData]] = {
     "op_sparsity": op_sparsity_panels, "sparsity_vs_weight_grad": sparsity_vs_weight_grad_panels,
