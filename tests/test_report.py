@@ -382,7 +382,8 @@ def test_every_registered_figure_has_synthetic_data():
     # figure in tests/test_spgd_panels.py, its redundancy heatmap in tests/test_redundancy.py
     assert set(FIGURES.names()) == set(SYNTHETIC) | {"random_vs_fgsm", "lambda_sweep", "grad_hist", "grad_heatmap",
                                                       "op_sparsity", "sparsity_vs_weight_grad", "accuracy_vs_cost",
-                                                      "redundancy_heatmap"}  # tests/test_redundancy.py
+                                                      "redundancy_heatmap",  # tests/test_redundancy.py
+                                                      "spgd_ablation"}  # tests/test_spgd_panels.py
 
 
 @pytest.mark.parametrize("name", sorted(SYNTHETIC))

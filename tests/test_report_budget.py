@@ -12,9 +12,11 @@ from snnrobust.report.claims import Claim, HOLDS, FAILS, evaluate, known_keys, l
 PGD_STEPS = (1, 2, 5, 10, 20)
 
 
-def _run(model, attack, steps, acc, share, wall, rho=None):
+def _run(model, attack, steps, acc, share, wall, rho=None, virtual_grad=None):
+    if virtual_grad is None and attack == "Spiking-PGD":
+        virtual_grad = True  # every Spiking-PGD row says whether its virtual gradient ran (Attack.columns)
     keys = {"dataset": "CIFAR-10", "model": model, "method": "normal", "seed": 0, "eps": 8 / 255,
-            "threat": "white-box", "attack": attack, "steps": steps, "rho": rho}
+            "threat": "white-box", "attack": attack, "steps": steps, "rho": rho, "virtual_grad": virtual_grad}
     return [{**keys, "metric": "accuracy", "value": acc, "outcomes_from": f"{model}-{attack}-{steps}-{rho}#adv"},
             {**keys, "metric": "forward_share", "value": share},
             {**keys, "metric": "wall_s", "value": wall}]
@@ -76,3 +78,24 @@ def test_budget_claims_are_known_to_claim_validation():
     claim = Claim("x", "t", "s", {"attack": "Spiking-PGD", "metric": "accuracy_at_wall_budget"}, "<",
                   {"attack": "I-FGSM", "metric": "accuracy_at_wall_budget"}, ("rho", "steps"))
     assert BUDGET_KEY in known_keys("spiking_pgd") and claim.varied() == {"attack"}
+
+
+def test_runs_without_the_virtual_gradient_get_no_budget_and_do_not_collide_with_their_twins():
+    """Fig. 9b's ablation (virtual_grad false) at the same rho as a paper run: the twin keeps its own forward share
+    and the ablation run is no operating point of the attack."""
+    frame = pd.concat([_frame(), pd.DataFrame(_run("r18", "Spiking-PGD", 20, 55.0, 0.28, 2.4, rho=0.05,
+                                                   virtual_grad=False))], ignore_index=True)
+    rows = budget_rows(frame)
+    mine = rows[(rows["attack"] == "Spiking-PGD") & (rows["metric"] == "accuracy_at_budget")]
+    assert sorted(mine[BUDGET_KEY]) == [0.3, 0.45] and set(mine["virtual_grad"]) == {True}
+    assert 55.0 not in set(mine["value"])
+
+
+def test_the_virtual_gradient_claim_pairs_runs_at_the_same_rho():
+    claim = {c.id: c for c in load_claims("spiking_pgd")}["virtual_gradient_strengthens_attack"]
+    off = [_run("r18", "Spiking-PGD", 20, acc, 0.3, 2.5, rho=rho, virtual_grad=False)
+           for acc, rho in ((50.0, 0.05), (33.0, 0.03))]
+    frame = pd.concat([_frame(), *(pd.DataFrame(rows) for rows in off)], ignore_index=True)
+    verdict = evaluate(claim, frame, known_keys("spiking_pgd"))
+    # rho 0.05: 30 < 50; rho 0.03: 35 < 33 is false; rho 0.01 has no twin
+    assert verdict.settings == 2 and verdict.agree == 1

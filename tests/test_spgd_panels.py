@@ -8,16 +8,19 @@ from snnrobust.errors import SnnRobustError
 from snnrobust.report.figures import FIGURES
 from snnrobust.report.claims import evaluate, known_keys, load_claims
 from snnrobust.report.page import FIGURE_OF_VIEW, build_page
-from snnrobust.report.panels_spgd import accuracy_vs_cost_panels, cost_points
+from snnrobust.report.panels_spgd import (ablation_table, accuracy_vs_cost_panels, cost_points,
+                                          spgd_ablation_panels)
 from snnrobust.report.reproduced import in_paper_vocabulary, view_rows, with_row_keys
 
 STEPS = (1, 2, 5, 10)
 SHARES = {0.125: 0.833, 0.14: 0.5, 0.15: 0.25}  # rho -> forward_share
 
 
-def _job(dataset, attack, name, steps, acc, share=1.0, wall=1.0, rho=None, seed=0):
+def _job(dataset, attack, name, steps, acc, share=1.0, wall=1.0, rho=None, seed=0, eps=8 / 255, virtual_grad=None):
+    if virtual_grad is None and name == "spiking_pgd":
+        virtual_grad = True  # every Spiking-PGD row says whether its virtual gradient ran (Attack.columns)
     keys = dict(dataset=dataset, model="snn_vgg_tiny", method="vanilla", seed=seed, threat="white-box", attack=attack,
-                attack_name=name, eps=8 / 255, steps=steps, n_eval=128, kind="attacks", rho=rho)
+                attack_name=name, eps=eps, steps=steps, n_eval=128, kind="attacks", rho=rho, virtual_grad=virtual_grad)
     return [{**keys, "metric": "accuracy", "value": acc}, {**keys, "metric": "forward_share", "value": share},
             {**keys, "metric": "wall_s", "value": wall}, {**keys, "metric": "forward_passes", "value": steps + 2}]
 
@@ -131,3 +134,67 @@ def test_cheaper_claim_compares_forward_share_at_the_same_steps():
     verdict = evaluate(cheaper, ours, known_keys("spiking_pgd"))
     assert verdict.status == "holds" and verdict.settings == 1  # steps 10 only: PGD-10's share 1.0
     assert verdict.left == pytest.approx(sum(SHARES.values()) / 3) and verdict.right == 1.0
+
+
+def ablation_frame():
+    """Fig. 9's runs beside Fig. 5's: Spiking-PGD without the virtual gradient at two of the rho, and PGD and
+    Spiking-PGD at eps 2/255 (PGD at 2, 10 steps; Spiking-PGD at two rho)."""
+    rows = []
+    for rho, share, acc in ((0.14, 0.5, 75.0), (0.15, 0.25, 78.0)):
+        rows += _job("digits", f"spiking_pgd_novg-rho{rho:g}", "spiking_pgd", 10, acc, share=share, rho=rho,
+                     virtual_grad=False)
+    for s in (2, 10):
+        rows += _job("digits", f"pgd_eps2-steps{s}", "pgd", s, 88 - s, eps=2 / 255)
+    for rho, share in ((0.002, 0.6), (0.005, 0.2)):
+        rows += _job("digits", f"spiking_pgd_eps2-rho{rho:g}", "spiking_pgd", 10, 79.0, share=share, rho=rho,
+                     eps=2 / 255)
+    return pd.concat([frame(), pd.DataFrame(rows)], ignore_index=True)
+
+
+def test_figure5_leaves_the_ablation_runs_out_and_splits_its_panels_by_eps():
+    data = accuracy_vs_cost_panels(ablation_frame())
+    assert data.titles == ["ε=8/255 · accuracy vs relative cost", "ε=8/255 · accuracy vs wall-clock",
+                           "ε=2/255 · accuracy vs relative cost", "ε=2/255 · accuracy vs wall-clock"]
+    at8 = data.panel("ε=8/255 · accuracy vs relative cost")
+    assert len(at8.get("Spiking-PGD").points) == 3  # the two runs without the virtual gradient are not drawn
+    assert any("Fig. 9" in note for note in data.notes)
+
+
+def test_ablation_figure_has_the_rho_the_virtual_gradient_and_the_radius_panels():
+    data = spgd_ablation_panels(ablation_frame())
+    where = "digits · snn_vgg_tiny"
+    assert data.titles == [f"{where} · ε=8/255 · (a) threshold ρ", f"{where} · ε=8/255 · (b) virtual surrogate gradient",
+                           f"{where} · (c) attack radius ε"]
+    rho = data.panels[0]
+    # (a): accuracy and relative cost (forward_share x T/T0, T0 = 10) over rho, the paper-attack runs only
+    assert rho.get("relative cost (% of T0)").points["y"].tolist() == pytest.approx([83.3, 50.0, 25.0])
+    assert rho.get("accuracy under attack (%)").points["x"].tolist() == pytest.approx([0.125, 0.14, 0.15])
+    vsg = data.panels[1]
+    assert vsg.labels == ["Spiking-PGD, virtual gradient", "Spiking-PGD, zero gradient when reused", "PGD"]
+    off = vsg.get("Spiking-PGD, zero gradient when reused").points
+    assert off["x"].tolist() == pytest.approx([25.0, 50.0]) and off["y"].tolist() == pytest.approx([78.0, 75.0])
+    radius = data.panels[2]
+    assert radius.labels == ["Spiking-PGD · ε=2/255", "PGD · ε=2/255", "Spiking-PGD · ε=8/255", "PGD · ε=8/255"]
+    assert radius.get("PGD · ε=2/255").points["x"].tolist() == pytest.approx([20.0, 100.0])
+
+
+def test_ablation_table_lists_each_run_with_its_cost_and_gradient_setting():
+    table = ablation_table(ablation_frame())
+    off = table[table["virtual_grad"] == False]  # noqa: E712 (object column of True/False/None)
+    assert sorted(off["rho"]) == [0.14, 0.15] and sorted(off["accuracy (%)"]) == [75.0, 78.0]
+    assert set(table.loc[table["attack"] == "PGD", "virtual_grad"].map(lambda v: v is None)) == {True}
+    assert {"8/255", "2/255"} == set(table["eps"])
+
+
+def test_ablation_figure_fails_in_one_line_without_a_rho_sweep():
+    df = frame()
+    with pytest.raises(SnnRobustError, match="spgd_ablation"):
+        spgd_ablation_panels(df[df["attack_name"] != "spiking_pgd"].assign(rho=None))
+
+
+def test_the_ablation_view_draws_figure9_with_its_table():
+    spec = {**SPEC, "slots": {"spiking_pgd_figure5": "cost", "spiking_pgd_figure9": "ablation"}}
+    page = build_page(ablation_frame(), spec)
+    status = page.coverage.set_index("slot")["status"]
+    assert status["spiking_pgd_figure9"] == "reproduced"
+    assert 'alt="spiking_pgd_figure9"' in page.html and "figure-table" in page.html

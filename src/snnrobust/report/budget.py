@@ -8,7 +8,8 @@ Fig. 5 plots accuracy under attack against relative cost: T/T0 for PGD, I-FGSM a
   T ≥ share·T0 (operations: a baseline never gets less budget than Spiking-PGD used);
 - ``accuracy_at_wall_budget``: the same with wall-clock seconds: each baseline's run with the least ``wall_s`` that
   is not below Spiking-PGD's (its backward runs in full, so its seconds fall less than its operations).
-Rows are copies of measured rows: they keep ``outcomes_from``, so a claim's interval is paired over the same images.
+Runs with ``virtual_grad`` false are Fig. 9's ablation, not the paper's attack: they get no budget. Rows are copies
+of measured rows: they keep ``outcomes_from``, so a claim's interval is paired over the same images.
 """
 
 from __future__ import annotations
@@ -30,13 +31,20 @@ def _wide(frame: pd.DataFrame, run: list[str]) -> pd.DataFrame:
     """One row per attack run (its accuracy row's columns) with its steps, forward_share and wall_s beside it."""
     attack = frame["attack"].astype(str).str.casefold()
     rows = frame[attack.isin((SPIKING, *BASELINES))]
-    ident = [*run, "attack", "steps", *(["rho"] if "rho" in rows else [])]
+    ident = [*run, "attack", "steps", *[c for c in ("rho", "virtual_grad") if c in rows]]
     acc = rows[rows["metric"] == "accuracy"]
     out = acc.copy()
     for metric in ("forward_share", "wall_s"):
         values = rows[rows["metric"] == metric].drop_duplicates(ident)[[*ident, "value"]]
         out = out.merge(values.rename(columns={"value": metric}), on=ident, how="left")
     return out.assign(family=out["attack"].astype(str).str.casefold())
+
+
+def _ablation(rows: pd.DataFrame) -> pd.Series:
+    """Runs without the virtual surrogate gradient (Fig. 9b's ablation): never an operating point of the attack."""
+    from snnrobust.report.panels_spgd import without_virtual_grad
+
+    return without_virtual_grad(rows)
 
 
 def budget_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -46,7 +54,7 @@ def budget_rows(frame: pd.DataFrame) -> pd.DataFrame:
         return frame.iloc[0:0]
     run = [c for c in _RUN if c in frame]
     wide = _wide(frame, run)
-    spiking = wide[(wide["family"] == SPIKING) & (wide["forward_share"] <= MAX_SHARE + _TOL)]
+    spiking = wide[(wide["family"] == SPIKING) & (wide["forward_share"] <= MAX_SHARE + _TOL) & ~_ablation(wide)]
     out = []
     for _, point in spiking.iterrows():
         same = pd.Series(True, index=wide.index)

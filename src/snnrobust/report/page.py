@@ -39,7 +39,7 @@ FIGURE_OF_VIEW = {"attacks": "eps_sweep", "transfer": "eps_sweep", "grad_norms":
                   "lambda_sweep": "lambda_sweep", "grad_hist": "grad_hist", "grad_heatmap": "grad_heatmap",
                   "vulnerability": "grad_norms", "op_sparsity": "op_sparsity",
                   "sparsity_vs_weight_grad": "sparsity_vs_weight_grad", "cost": "accuracy_vs_cost",
-                  "graph_cost": "accuracy_vs_cost", "redundancy": "redundancy_heatmap",
+                  "graph_cost": "accuracy_vs_cost", "ablation": "spgd_ablation", "redundancy": "redundancy_heatmap",
                   "training_curves": "training_curves"}
 #: The per-epoch metrics a ``training_curves`` figure draws, in panel order, with their panel titles: the
 #: Spiking-PGD paper's accuracy curves (Figs. 7, 10, 11: clean and robust) and precision curves (Figs. 8, 12, 13:
@@ -319,10 +319,11 @@ def _empty_section(slot: dict) -> str:
 
 
 def _figure_table(view: str, rows: pd.DataFrame) -> str:
-    """The numbers drawn, as a table under the figure, for the views that have one (Theorem 4.4's)."""
+    """The numbers drawn, as a table under the figure, for the views that have one (Theorem 4.4's, Fig. 9's)."""
+    from snnrobust.report.panels_spgd import ablation_table
     from snnrobust.report.panels_trail import theorem44_table
 
-    tables = {"sparsity_vs_weight_grad": theorem44_table}
+    tables = {"sparsity_vs_weight_grad": theorem44_table, "ablation": ablation_table}
     if view not in tables:
         return ""
     table = tables[view](rows)

@@ -20,9 +20,10 @@ from snnrobust.report.paper_values import NON_KEYS, parse_eps
 #: The usual key columns in display order; a table's own keys (iteration, layer, pooling, ...) follow. ``space``
 #: (pixel | spike: where the attack perturbs) and ``mode`` (eval | train: the model's mode while it differentiates)
 #: are columns of every attack row (``Attack.columns``), so claims and paper rows can select on them; ``op_kind``
-#: (conv, bn, pool, neuron, add, linear, input) is a column of the ``op_sparsity`` analysis rows.
-KEY_ORDER = ("dataset", "arch", "method", "threat", "attack", "space", "mode", "ensemble", "eps", "steps", "pooling",
-             "T", "coding", "op_kind", "metric")
+#: (conv, bn, pool, neuron, add, linear, input) is a column of the ``op_sparsity`` analysis rows; ``virtual_grad``
+#: (Spiking-PGD's virtual surrogate gradient on or off, Fig. 9b) of Spiking-PGD's rows.
+KEY_ORDER = ("dataset", "arch", "method", "threat", "attack", "space", "mode", "ensemble", "eps", "steps",
+             "virtual_grad", "pooling", "T", "coding", "op_kind", "metric")
 MISSING = None
 
 

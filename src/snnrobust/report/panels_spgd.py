@@ -12,6 +12,12 @@ The frame is the tidy measurements of a study (``reproduced.measurements``): one
 ``attack`` (config id or paper name), ``attack_name`` (registry name), ``steps``, ``metric`` (accuracy,
 forward_share, wall_s) and ``value``; clean rows and other attacks are left out.
 
+* ``spgd_ablation`` (Fig. 9, Sec. 5.4): Spiking-PGD's ablations from the same attack rows: (a) accuracy under
+  attack and relative cost over the threshold ρ, (b) with and without the virtual surrogate gradient
+  (``virtual_grad``: false gives a reused layer a zero input gradient), (c) one curve per attack radius ε, PGD's
+  beside it. Fig. 5 (``accuracy_vs_cost``) draws the paper's attack only: rows with ``virtual_grad`` false are
+  ablation rows and stay out of it.
+
 * ``redundancy_heatmap`` (Fig. 1 right, Appendix A Tables 1-2): the ``redundancy`` analysis's relative change
   between consecutive PGD iterates, a heatmap of layer × iteration, one panel per run (model · method) and statistic
   (activation, then gradient); rows ``metric`` (the statistic), ``layer``, ``iteration``, ``value``.
@@ -49,16 +55,25 @@ def family_of(rows: pd.DataFrame) -> pd.Series:
     return name.map(lambda v: _BY_NAME.get(str(v).casefold()) if isinstance(v, str) else None)
 
 
+def without_virtual_grad(rows: pd.DataFrame) -> pd.Series:
+    """True for the rows of a Spiking-PGD run without the virtual surrogate gradient (Fig. 9b's ablation)."""
+    if "virtual_grad" not in rows:
+        return pd.Series(False, index=rows.index)
+    return rows["virtual_grad"].map(lambda v: v is not None and not (isinstance(v, float) and np.isnan(v))
+                                    and str(v).casefold() in ("false", "0", "0.0"))
+
+
 def cost_points(df: pd.DataFrame) -> tuple[pd.DataFrame, int, list[str]]:
-    """One row per attack job of the figure's families: its keys, ``family``, ``accuracy``, ``forward_share``,
-    ``wall_s`` and ``cost`` (% of T0, seeds of one job averaged so they share an x); with T0 and notes."""
+    """One row per attack job of the figure's families: its keys (with ``rho`` and ``virtual_grad`` where rows
+    have them), ``family``, ``accuracy``, ``forward_share``, ``wall_s`` and ``cost`` (% of T0, seeds of one job
+    averaged so they share an x); with T0 and notes."""
     data = df.assign(family=family_of(df))
     data = data[data["family"].notna() & data["metric"].isin(("accuracy", "forward_share", "wall_s"))]
     if data.empty:
         raise SnnRobustError("figure accuracy_vs_cost: the data has no rows of PGD, I-FGSM, MI-FGSM or Spiking-PGD")
     data = data.assign(steps=_numeric(data["steps"]), value=_numeric(data["value"]),
                        eps_text=data["eps"].map(lambda e: f"ε={eps_text(e)}") if "eps" in data else "")
-    keys = [c for c in (*JOB, "eps_text", "family") if c in data]
+    keys = [c for c in (*JOB, "rho", "virtual_grad", "eps_text", "family") if c in data]
     wide = data.groupby([*keys, "metric"], dropna=False, sort=False)["value"].mean().unstack("metric").reset_index()
     wide.columns.name = None
     notes = []
@@ -99,13 +114,18 @@ def accuracy_vs_cost_panels(df: pd.DataFrame, wall: bool = True) -> FigureData:
     accuracies against wall-clock seconds. Columns: attack, steps, metric (accuracy, forward_share, wall_s), value
     (attack_name, dataset, model, method, seed, eps, n_eval optional)."""
     require(df, ("attack", "steps", "metric", "value"), "accuracy_vs_cost")
-    points, t0, notes = cost_points(_metric(df, "accuracy", "forward_share", "wall_s"))
-    who = [c for c in _varying(points, WHO) if points[c].nunique(dropna=True) > 1]
+    ablation = without_virtual_grad(df)
+    points, t0, notes = cost_points(_metric(df[~ablation], "accuracy", "forward_share", "wall_s"))
+    if ablation.any():
+        notes.append("Spiking-PGD runs without the virtual surrogate gradient are Fig. 9's ablation: not drawn here")
+    who = [c for c in _varying(points, WHO) if c != "eps_text" and points[c].nunique(dropna=True) > 1]
     notes.append(f"relative cost = T/T0 with T0 = {t0} iterations (the figure's longest run); Spiking-PGD's is "
                  f"forward_share × T/T0 (the share of gated Conv/Linear forwards it computed)")
     panels = []
-    for dataset, rows in _split(points, "dataset"):
-        prefix = f"{dataset} · " if dataset is not None else ""
+    groups = [(dataset, eps, rows) for dataset, part in _split(points, "dataset") for eps, rows in _split(part, "eps_text")]
+    for dataset, eps, rows in groups:
+        prefix = " · ".join(str(v) for v in (dataset, eps) if v is not None)
+        prefix = f"{prefix} · " if prefix else ""
         series, found = _panel_series(rows, who, "cost", prefix + "cost")
         notes += found
         panels.append(Panel(prefix + "accuracy vs relative cost", f"relative cost (% of T0 = {t0} iterations)",
@@ -120,6 +140,93 @@ def accuracy_vs_cost_panels(df: pd.DataFrame, wall: bool = True) -> FigureData:
         notes.append("wall-clock: the attack's seconds over the evaluation subset (clean and final forwards "
                      "included), on the machine and load its job ran under")
     return _figure(panels, notes, ncols=2 if wall else None, width=5.2)
+
+
+def _label(value: str) -> Callable[[tuple], str]:
+    return lambda key: value
+
+
+def _main_eps(rows: pd.DataFrame) -> object:
+    """The ε of the most ρ points (ties: the largest ε): the setting whose ρ sweep Fig. 9a draws."""
+    counts = rows.groupby("eps", dropna=True)["rho"].nunique()
+    return counts[counts == counts.max()].index.max()
+
+
+def _rho_panel(title: str, rows: pd.DataFrame) -> tuple[Panel | None, list[str]]:
+    """Fig. 9a: accuracy under attack and relative cost (both %) over ρ."""
+    rows = rows.dropna(subset=["rho"])
+    if rows["rho"].nunique() < 2:
+        return None, []
+    both = pd.concat([rows.assign(series="accuracy under attack (%)", value=rows["accuracy"]),
+                      rows.assign(series="relative cost (% of T0)", value=rows["cost"])], ignore_index=True)
+    series, notes = curves(both.assign(rho=_numeric(both["rho"])), ["series"], "rho", title)
+    return Panel(title, "threshold ρ", "%", tuple(series), ylim=(0, 100)), notes
+
+
+def _labelled_curves(title: str, parts: list[tuple[str, pd.DataFrame]]) -> tuple[list, list[str]]:
+    series, notes = [], []
+    for label, rows in parts:
+        found, why = curves(rows.assign(value=rows["accuracy"]), [], "cost", title, label=_label(label))
+        series += found
+        notes += why
+    return series, notes
+
+
+def spgd_ablation_panels(df: pd.DataFrame) -> FigureData:
+    """Spiking-PGD Fig. 9 per dataset and model: (a) accuracy under attack and relative cost over ρ (virtual
+    gradient on, the ε with the most ρ points), (b) accuracy vs relative cost with and without the virtual surrogate
+    gradient (where runs without it exist; PGD at that ε beside them), (c) accuracy vs relative cost per ε
+    (Spiking-PGD and PGD; where several ε were run). Columns as ``accuracy_vs_cost``, plus ``rho`` and
+    ``virtual_grad``."""
+    require(df, ("attack", "steps", "metric", "value", "rho"), "spgd_ablation")
+    points, t0, notes = cost_points(_metric(df, "accuracy", "forward_share", "wall_s"))
+    points = points.assign(off=without_virtual_grad(points), eps_x=_numeric(points["eps"]))
+    notes.append(f"relative cost = T/T0 × forward_share for Spiking-PGD, T/T0 for PGD (T0 = {t0} iterations); "
+                 "without the virtual surrogate gradient a reused layer passes a zero input gradient")
+    panels = []
+    for (dataset, model), rows in points.groupby(["dataset", "model"], sort=False, dropna=False):
+        where = " · ".join(str(v) for v in (dataset, model) if not pd.isna(v))
+        spiking, pgd = rows[rows["family"] == GATED], rows[rows["family"] == "PGD"]
+        on = spiking[~spiking["off"]]
+        if on.empty:
+            continue
+        main = _main_eps(on)
+        panel, why = _rho_panel(f"{where} · ε={eps_text(main)} · (a) threshold ρ", on[on["eps"] == main])
+        notes += why
+        panels += [panel] if panel else []
+        off = spiking[spiking["off"]]
+        for eps in _ordered(off["eps"]):
+            title = f"{where} · ε={eps_text(eps)} · (b) virtual surrogate gradient"
+            series, why = _labelled_curves(title, [("Spiking-PGD, virtual gradient", on[on["eps"] == eps]),
+                                                   ("Spiking-PGD, zero gradient when reused", off[off["eps"] == eps]),
+                                                   ("PGD", pgd[pgd["eps"] == eps])])
+            notes += why
+            panels.append(Panel(title, "relative cost (% of T0)", ACCURACY, tuple(series), ylim=(0, 100)))
+        radii = sorted(on["eps_x"].dropna().unique())
+        if len(radii) > 1:
+            title = f"{where} · (c) attack radius ε"
+            parts = [(f"{family} · ε={eps_text(e)}", part[part["eps_x"] == e])
+                     for e in radii for family, part in (("Spiking-PGD", on), ("PGD", pgd))]
+            series, why = _labelled_curves(title, [(label, part) for label, part in parts if not part.empty])
+            notes += why
+            panels.append(Panel(title, "relative cost (% of T0)", ACCURACY, tuple(series), ylim=(0, 100)))
+    if not panels:
+        raise SnnRobustError("figure spgd_ablation: no Spiking-PGD run with the virtual gradient over two or more ρ")
+    return _figure(panels, notes, width=5.2)
+
+
+def ablation_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The numbers Fig. 9 draws: one row per Spiking-PGD or PGD job (dataset, model, ε, virtual gradient, ρ,
+    iterations, forward share, relative cost %, accuracy %, wall-clock s), in the figure's order."""
+    points, _, _ = cost_points(_metric(df, "accuracy", "forward_share", "wall_s"))
+    gated = points["family"] == GATED
+    points = points.assign(virtual_grad=(~without_virtual_grad(points)).astype(object).where(gated, None),
+                           eps=points["eps"].map(lambda e: eps_text(e) if not pd.isna(e) else ""))
+    columns = [c for c in ("dataset", "model", "eps", "family", "virtual_grad", "rho", "steps", "forward_share",
+                           "cost", "accuracy", "wall_s") if c in points]
+    table = points[columns].rename(columns={"family": "attack", "cost": "relative cost (%)",
+                                            "accuracy": "accuracy (%)"})
+    return table.round({"forward_share": 3, "relative cost (%)": 1, "accuracy (%)": 1, "wall_s": 1})
 
 
 #: The redundancy statistics (``analysis.redundancy``) in panel order, with their panel wording (Tables 1, 2).
@@ -170,4 +277,5 @@ def redundancy_heatmap_panels(df: pd.DataFrame) -> FigureData:
 
 #: Figure kind → its pure data function (``figures_spgd`` registers the drawing of each).
 SPGD_PANELS: dict[str, Callable[[pd.DataFrame], FigureData]] = {"accuracy_vs_cost": accuracy_vs_cost_panels,
+                                                                 "spgd_ablation": spgd_ablation_panels,
                                                                  "redundancy_heatmap": redundancy_heatmap_panels}

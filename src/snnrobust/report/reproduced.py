@@ -47,6 +47,8 @@ VIEW_KINDS = {"attacks": ("attacks", "transfer"), "transfer": ("transfer",), "gr
               "op_sparsity": ("analyses",), "sparsity_vs_weight_grad": ("analyses",),
               # the Spiking-PGD paper's Fig. 5: accuracy under attack against relative cost and wall-clock
               "cost": ("attacks",),
+              # and its Fig. 9: the ablations (threshold rho, virtual surrogate gradient on/off, attack radius)
+              "ablation": ("attacks",),
               # and its Fig. 6: the graph attack's accuracy against its cost
               "graph_cost": ("attacks",),
               # and its Fig. 1 / Tables 1-2: activation and gradient change per layer and PGD iteration
@@ -58,6 +60,7 @@ VIEW_ANALYSES = {"grad_norms": ("grad_norms",), "grad_hist": ("grad_hist",), "gr
                  "redundancy": ("redundancy",)}
 #: Attack registry names whose rows a view keeps (clean rows always stay).
 VIEW_ATTACKS = {"random_vs_fgsm": ("random", "fgsm"), "cost": ("pgd", "ifgsm", "mifgsm", "spiking_pgd"),
+                "ablation": ("pgd", "spiking_pgd"),
                 "graph_cost": ("topology",)}
 #: Spec entries that attach paper keys to config ids: spec key → the row column holding the id.
 ROW_KEY_SPECS = {"model_keys": "model", "attack_keys": "attack", "method_keys": "method"}
