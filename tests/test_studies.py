@@ -84,13 +84,13 @@ def test_a_model_two_studies_need_is_trained_once(workflow_copy):
     # sr trains 14 models (digits: snn vanilla s0 (shared with spiking_pgd), s1, ann, at, rat, sr, sr_star, two
     # lambda-sweep SRs; the CIFAR10-DVS stand-in: vanilla s0/s1, at_fgsm, sr, sr_star); spiking_pgd adds its GCN and
     # its main model (the eighth-width ResNet-18) and its three adversarially trained ANNs (PGD-AT, Spiking-PGD-AT
-    # constant and exponential rho), and Spiking-PGD inside AT and SR* (whose PGD twins are sr's at and sr_star)
+    # constant and exponential rho), and AT and SR* with PGD or Spiking-PGD inside (a short recipe, their own model id)
     sr_only = {p for p in planned_outputs(snakemake("-n", "sr", cwd=workflow_copy).stdout)["train"] if p.endswith("model.pt")}
     spgd_own = {"results/models/karate/gcn/vanilla/s0/model.pt", "results/models/digits/resnet18_tiny/vanilla/s0/model.pt",
                 *(f"results/models/digits/ann_vgg_tiny/{m}/s0/model.pt" for m in ("pgd_at", "spgd_at_rho0.02", "spgd_at_exp2")),
-                *(f"results/models/digits/snn_vgg_tiny/{m}/s0/model.pt" for m in ("at_spgd", "sr_star_spgd"))}
+                *(f"results/models/digits/snn_vgg_inner/{m}/s0/model.pt" for m in ("at", "at_spgd", "sr_star", "sr_star_spgd"))}
     assert len(sr_only) == 14 and models - sr_only == spgd_own
-    assert job_counts(proc.stdout)["train"] == len(models) == 21
+    assert job_counts(proc.stdout)["train"] == len(models) == 23
 
 
 def test_unknown_study_is_a_one_line_error(workflow_copy):
