@@ -198,3 +198,12 @@ def test_the_ablation_view_draws_figure9_with_its_table():
     status = page.coverage.set_index("slot")["status"]
     assert status["spiking_pgd_figure9"] == "reproduced"
     assert 'alt="spiking_pgd_figure9"' in page.html and "figure-table" in page.html
+
+
+def test_figure5_draws_only_the_runs_spiking_pgd_attacked():
+    """A model under PGD alone (e.g. an inner-attack study's AT model) is no curve of Fig. 5; it is named."""
+    extra = pd.DataFrame(_job("digits", "pgd10", "pgd", 10, 40.0)).assign(model="snn_vgg_inner", method="at")
+    data = accuracy_vs_cost_panels(pd.concat([frame(), extra], ignore_index=True))
+    cost = data.panel("accuracy vs relative cost")
+    assert cost.labels == ["PGD", "I-FGSM", "MI-FGSM", "Spiking-PGD"]
+    assert any("1 run(s) with no Spiking-PGD attack" in note for note in data.notes)

@@ -108,6 +108,18 @@ def _panel_series(rows: pd.DataFrame, who: list[str], x: str, what: str) -> tupl
     return curves(rows.assign(value=rows["accuracy"]), [*who, "family"], x, what, label=_name)
 
 
+def _compared_runs(points: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The points of the runs (dataset, model, method) that Spiking-PGD attacked, when any run has it; other runs'
+    baseline points are no comparison of the figure. Fig. 6 (no Spiking-PGD at all) keeps every run."""
+    run = [c for c in RUN_COLUMNS if c in points]
+    gated = points["family"] == GATED
+    if not run or not gated.any():
+        return points, 0
+    key = points[run].astype(str).agg("\x1f".join, axis=1)
+    keep = key.isin(set(key[gated]))
+    return points[keep], int(key[~keep].nunique())
+
+
 def accuracy_vs_cost_panels(df: pd.DataFrame, wall: bool = True) -> FigureData:
     """Spiking-PGD Fig. 5: per dataset, accuracy under attack (%) against the relative cost (% of T0 iterations;
     Spiking-PGD's scaled by its ``forward_share``), one curve per attack family, and (``wall``) beside it the same
@@ -118,6 +130,10 @@ def accuracy_vs_cost_panels(df: pd.DataFrame, wall: bool = True) -> FigureData:
     points, t0, notes = cost_points(_metric(df[~ablation], "accuracy", "forward_share", "wall_s"))
     if ablation.any():
         notes.append("Spiking-PGD runs without the virtual surrogate gradient are Fig. 9's ablation: not drawn here")
+    points, left_out = _compared_runs(points)
+    if left_out:
+        notes.append(f"{left_out} run(s) with no Spiking-PGD attack (single baseline points, e.g. the inner-attack "
+                     "study's models) not drawn here")
     who = [c for c in _varying(points, WHO) if c != "eps_text" and points[c].nunique(dropna=True) > 1]
     notes.append(f"relative cost = T/T0 with T0 = {t0} iterations (the figure's longest run); Spiking-PGD's is "
                  f"forward_share × T/T0 (the share of gated Conv/Linear forwards it computed)")
