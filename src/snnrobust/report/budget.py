@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from snnrobust.report.pairing import without_virtual_grad
+
 #: The setting key of a budget (Spiking-PGD's forward share, rounded to 3 decimals).
 BUDGET_KEY = "budget"
 #: The metrics this module adds.
@@ -40,13 +42,6 @@ def _wide(frame: pd.DataFrame, run: list[str]) -> pd.DataFrame:
     return out.assign(family=out["attack"].astype(str).str.casefold())
 
 
-def _ablation(rows: pd.DataFrame) -> pd.Series:
-    """Runs without the virtual surrogate gradient (Fig. 9b's ablation): never an operating point of the attack."""
-    from snnrobust.report.panels_spgd import without_virtual_grad
-
-    return without_virtual_grad(rows)
-
-
 def budget_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The ``accuracy_at_budget`` / ``accuracy_at_wall_budget`` rows of a frame in the paper's vocabulary (columns
     attack, steps, metric, value, the run keys); empty when it has no Spiking-PGD run at or below MAX_SHARE."""
@@ -54,7 +49,7 @@ def budget_rows(frame: pd.DataFrame) -> pd.DataFrame:
         return frame.iloc[0:0]
     run = [c for c in _RUN if c in frame]
     wide = _wide(frame, run)
-    spiking = wide[(wide["family"] == SPIKING) & (wide["forward_share"] <= MAX_SHARE + _TOL) & ~_ablation(wide)]
+    spiking = wide[(wide["family"] == SPIKING) & (wide["forward_share"] <= MAX_SHARE + _TOL) & ~without_virtual_grad(wide)]
     out = []
     for _, point in spiking.iterrows():
         same = pd.Series(True, index=wide.index)

@@ -54,6 +54,14 @@ def comparable(key: str, value: object) -> str | None:
     return {"yes": "true", "no": "false"}.get(text, text)
 
 
+def without_virtual_grad(rows: pd.DataFrame) -> pd.Series:
+    """True for the rows of a Spiking-PGD run without the virtual surrogate gradient (Fig. 9b's ablation, not the
+    paper's attack): ``virtual_grad`` spelled false in any form :func:`comparable` reads."""
+    if "virtual_grad" not in rows:
+        return pd.Series(False, index=rows.index)
+    return rows["virtual_grad"].map(lambda v: comparable("virtual_grad", v) in ("false", "0", "0.0"))
+
+
 def comparable_frame(frame: pd.DataFrame, keys: Iterable[str]) -> pd.DataFrame:
     """Comparable forms of ``keys`` (missing columns all undetermined); clean rows count as eps 0, steps 0."""
     out = pd.DataFrame(index=frame.index)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from snnrobust.errors import SnnRobustError
+from snnrobust.report.pairing import without_virtual_grad
 from snnrobust.report.panels import (RUN_COLUMNS, FigureData, Panel, _figure, _metric, _name, _numeric, _ordered,
                                      _split, _varying, curves, eps_text, require)
 
@@ -53,14 +54,6 @@ def family_of(rows: pd.DataFrame) -> pd.Series:
     name = rows["attack_name"] if "attack_name" in rows else pd.Series(None, index=rows.index, dtype=object)
     name = name.where(name.notna(), rows["attack"]) if "attack" in rows else name
     return name.map(lambda v: _BY_NAME.get(str(v).casefold()) if isinstance(v, str) else None)
-
-
-def without_virtual_grad(rows: pd.DataFrame) -> pd.Series:
-    """True for the rows of a Spiking-PGD run without the virtual surrogate gradient (Fig. 9b's ablation)."""
-    if "virtual_grad" not in rows:
-        return pd.Series(False, index=rows.index)
-    return rows["virtual_grad"].map(lambda v: v is not None and not (isinstance(v, float) and np.isnan(v))
-                                    and str(v).casefold() in ("false", "0", "0.0"))
 
 
 def cost_points(df: pd.DataFrame) -> tuple[pd.DataFrame, int, list[str]]:
